@@ -1,0 +1,28 @@
+# Two targets do all the set-up: `make demo` (install + run against the sandbox) and `make test`.
+PYTHON ?= python3
+MULTITOOL := node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
+
+.PHONY: demo test tools lint bench
+
+demo:
+	$(PYTHON) -m pip install .
+	scangate run --policy examples/policies/cyberorigen.yml --sandbox
+
+tools:
+	$(PYTHON) -m pip install -e '.[test,lint]'
+	npm install --no-audit --no-fund
+	# npm no longer runs the package's own install script that marks the binary executable.
+	chmod u+x $(MULTITOOL)
+
+test: tools
+	$(PYTHON) -m pytest
+
+lint:
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
+	mypy
+
+bench:
+	$(PYTHON) benchmarks/reports.py
+	$(PYTHON) benchmarks/polling.py
+	$(PYTHON) benchmarks/startup.py
