@@ -40,7 +40,6 @@ class Severity(IntEnum):
             "information": "info",
             "informational": "info",
             "note": "info",
-            "none": "info",
             "moderate": "medium",
         }
         key = aliases.get(key, key)
