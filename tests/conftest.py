@@ -103,9 +103,7 @@ def make_result(
     )
 
 
-def make_policy(
-    gate: GateSettings | None = None, ignore: tuple[IgnoreRule, ...] = ()
-) -> Policy:
+def make_policy(gate: GateSettings | None = None, ignore: tuple[IgnoreRule, ...] = ()) -> Policy:
     """A minimal policy around `gate` and `ignore`."""
     return Policy(
         provider=ProviderSettings(name="cyberorigen"),
@@ -186,8 +184,19 @@ def reports() -> dict[str, Report]:
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No SCANGATE_*, GITHUB_*, GITLAB_* or provider credentials leak in from the host."""
-    prefixes = ("SCANGATE_", "GITHUB_", "GITLAB_", "CI_", "CYSTACK_", "CYBERSECPRO_", "VADDY_",
-                "CYBERORIGEN_", "NCP_", "INPUT_", "RUNNER_")
+    prefixes = (
+        "SCANGATE_",
+        "GITHUB_",
+        "GITLAB_",
+        "CI_",
+        "CYSTACK_",
+        "CYBERSECPRO_",
+        "VADDY_",
+        "CYBERORIGEN_",
+        "NCP_",
+        "INPUT_",
+        "RUNNER_",
+    )
     for key in list(os.environ):
         if key.startswith(prefixes) or key in ("CI", "GITLAB_CI"):
             monkeypatch.delenv(key, raising=False)

@@ -97,6 +97,6 @@ class AmbiguousStartError(ProviderError):
 
 
 class ScanIncompleteError(Error):
-    """The scan did not complete: timeout, failed, cancelled, or busy target with `if_running: fail`."""
+    """The scan did not complete (timeout, failed, cancelled), or its target is busy."""
 
     exit_status = ExitStatus.SCAN_INCOMPLETE

@@ -10,7 +10,7 @@ from enum import Enum
 
 from scangate.baseline import Baseline, BaselineEntry
 from scangate.errors import ExitStatus
-from scangate.model import Finding, ScanResult, Severity
+from scangate.model import Finding, ScanResult, ScanStatus, Severity
 from scangate.policy import GateSettings, IgnoreRule, Policy
 
 
@@ -130,17 +130,48 @@ def _sort_key(finding: Finding) -> tuple[int, str, str, str, str, str, str]:
     )
 
 
-def _suppression(
-    finding: Finding, ignores: Iterable[IgnoreRule], today: date
-) -> tuple[IgnoreRule | None, IgnoreRule | None]:
-    """Return (the live entry that matches, else None; the first expired entry that matches)."""
-    expired: IgnoreRule | None = None
-    for entry in ignores:
-        if entry.matches(finding):
-            if not entry.expired(today):
-                return entry, expired
-            expired = expired or entry
-    return None, expired
+@dataclass(frozen=True)
+class _Staged:
+    """A finding after the first pass: decided, or `decision=None` for counted ones."""
+
+    finding: Finding
+    decision: Decision | None
+    reason: str
+    ignore_index: int | None
+    state: BaselineState | None
+    used: frozenset[int]
+    """Indices of the live ignore entries that match this finding (the first one applies)."""
+
+
+def _baseline_state(finding: Finding, known: frozenset[str] | None) -> BaselineState | None:
+    if known is None:
+        return None
+    return BaselineState.UNCHANGED if finding.fingerprint in known else BaselineState.NEW
+
+
+def _stage(finding: Finding, policy: Policy, known: frozenset[str] | None, today: date) -> _Staged:
+    """Decide everything but the thresholds, which need the per-severity counts.
+
+    `known` holds the baseline's fingerprints, or is None without a baseline.
+    """
+    state = _baseline_state(finding, known)
+    hits = [entry for entry in policy.ignore if entry.matches(finding)]
+    live = [entry for entry in hits if not entry.expired(today)]
+    expired = next((entry for entry in hits if entry.expired(today)), None)
+    used = frozenset(entry.index for entry in live)
+    if finding.false_positive:
+        status = f" ({finding.provider_status})" if finding.provider_status else ""
+        reason = f"marked false positive by the provider{status}"
+        return _Staged(finding, Decision.FALSE_POSITIVE, reason, None, state, used)
+    if live:
+        reason = f"ignored by ignore[{live[0].index}]: {live[0].reason}"
+        return _Staged(finding, Decision.IGNORED, reason, live[0].index, state, used)
+    if policy.gate.new_only and state is BaselineState.UNCHANGED:
+        return _Staged(finding, Decision.BASELINED, "in baseline", None, state, used)
+    if expired is None:
+        return _Staged(finding, None, "", None, state, used)
+    note = f"; ignore[{expired.index}] expired on {expired.expires} ({expired.reason})"
+    return _Staged(finding, None, note, expired.index, state, used)
 
 
 def _counted_decision(
@@ -158,8 +189,19 @@ def _counted_decision(
         return Decision.FAILING, f"{label} is at or above fail_on: {gate.fail_on.label}"
     if gate.warn_on is not None and severity >= gate.warn_on:
         return Decision.WARNING, f"{label} is at or above warn_on: {gate.warn_on.label}"
-    threshold = gate.fail_on.label if gate.fail_on is not None else "none"
-    return Decision.BELOW_THRESHOLD, f"{label} is below fail_on: {threshold}"
+    if gate.fail_on is None:
+        return Decision.BELOW_THRESHOLD, f"not gated (fail_on: none, no max.{label} budget)"
+    return Decision.BELOW_THRESHOLD, f"{label} is below fail_on: {gate.fail_on.label}"
+
+
+def _judge(staged: _Staged, gate: GateSettings, counted: Counter[Severity]) -> Judgement:
+    decision, reason = staged.decision, staged.reason
+    if decision is None:
+        decision, why = _counted_decision(staged.finding, gate, counted)
+        reason = why + reason
+        if staged.state is BaselineState.NEW:
+            reason += "; new since baseline"
+    return Judgement(staged.finding, decision, reason, staged.ignore_index, staged.state)
 
 
 def evaluate(
@@ -168,70 +210,58 @@ def evaluate(
     """Decide every finding of `result` and the verdict, without side effects.
 
     `today` is the current UTC date; ignore entries apply through their `expires` day.
+    Baseline entries absent from the result are reported as fixed only when the scan completed
+    (a failed or partial scan proves nothing about what it did not reach).
     """
-    gate = policy.gate
-    known = baseline.fingerprints if baseline is not None else frozenset()
     findings = sorted(result.findings, key=_sort_key)
-
-    # First pass: everything but the threshold, which needs the per-severity counts.
-    staged: list[tuple[Finding, Decision | None, str, int | None, BaselineState | None]] = []
-    used: set[int] = set()
-    expired_hit: set[int] = set()
-    counted: Counter[Severity] = Counter()
-    for finding in findings:
-        state = None
-        if baseline is not None:
-            new = finding.fingerprint not in known
-            state = BaselineState.NEW if new else BaselineState.UNCHANGED
-        live, expired = _suppression(finding, policy.ignore, today)
-        if expired is not None:
-            expired_hit.add(expired.index)
-        if finding.false_positive:
-            status = f" ({finding.provider_status})" if finding.provider_status else ""
-            reason = f"marked false positive by the provider{status}"
-            staged.append((finding, Decision.FALSE_POSITIVE, reason, None, state))
-        elif live is not None:
-            used.add(live.index)
-            reason = f"ignored by ignore[{live.index}]: {live.reason}"
-            staged.append((finding, Decision.IGNORED, reason, live.index, state))
-        elif gate.new_only and state is BaselineState.UNCHANGED:
-            staged.append((finding, Decision.BASELINED, "in baseline", None, state))
-        else:
-            note = ""
-            if expired is not None:
-                note = f"; ignore[{expired.index}] expired on {expired.expires}"
-            counted[finding.severity] += 1
-            staged.append((finding, None, note, expired.index if expired else None, state))
-
-    judgements = []
-    for finding, decision, reason, index, state in staged:
-        if decision is None:
-            decision, why = _counted_decision(finding, gate, counted)
-            reason = why + reason
-            if state is BaselineState.NEW:
-                reason += "; new since baseline"
-        judgements.append(Judgement(finding, decision, reason, index, state))
-
-    fixed = ()
-    if baseline is not None:
+    known = baseline.fingerprints if baseline is not None else None
+    staged = [_stage(finding, policy, known, today) for finding in findings]
+    counted = Counter(s.finding.severity for s in staged if s.decision is None)
+    judgements = [_judge(s, policy.gate, counted) for s in staged]
+    fixed: tuple[BaselineEntry, ...] = ()
+    if baseline is not None and result.complete:
         present = {f.fingerprint for f in findings}
         fixed = tuple(e for e in baseline.entries if e.fingerprint not in present)
-    verdict, reasons = _verdict(result, gate, judgements)
+    used = frozenset().union(*(s.used for s in staged))
+    verdict, reasons = _verdict(result, policy.gate, judgements)
     return Evaluation(
         result=result,
         judgements=tuple(judgements),
         verdict=verdict,
         reasons=reasons,
         counts=_counts(judgements, fixed),
-        expired_ignores=tuple(
-            e for e in policy.ignore if e.expired(today) or e.index in expired_hit
-        ),
+        expired_ignores=tuple(e for e in policy.ignore if e.expired(today)),
         unused_ignores=tuple(
             e for e in policy.ignore if not e.expired(today) and e.index not in used
         ),
         fixed=fixed,
         has_baseline=baseline is not None,
     )
+
+
+_NEVER_FINISHED = frozenset(
+    {ScanStatus.PENDING, ScanStatus.RUNNING, ScanStatus.TIMED_OUT, ScanStatus.INTERRUPTED}
+)
+
+
+def incomplete_fails(result: ScanResult, gate: GateSettings) -> bool:
+    """True when `result` is incomplete in a way that gives exit 4 (when no finding fails first).
+
+    `fail_on_incomplete` covers scans the provider ended failed, cancelled or partial (design
+    §2); a scan scangate gave up on (timeout, signal) or never saw finish always counts
+    (design §3, §5: "On timeout ... exit 4").
+    """
+    if result.complete:
+        return False
+    return gate.fail_on_incomplete or result.status in _NEVER_FINISHED
+
+
+def _incomplete_reason(result: ScanResult, gate: GateSettings) -> str:
+    why = result.message or f"scan {result.status.value}"
+    if result.status is ScanStatus.COMPLETED:
+        why = f"scan covered {result.completeness}% of its checks"
+    suffix = "" if incomplete_fails(result, gate) else " (fail_on_incomplete is false)"
+    return f"scan did not complete: {why}{suffix}"
 
 
 def _verdict(
@@ -248,16 +278,11 @@ def _verdict(
         else:
             threshold = gate.fail_on.label if gate.fail_on is not None else "none"
             reasons.append(f"{count} {label} finding(s) at or above fail_on: {threshold}")
-    incomplete = not result.complete
-    if incomplete:
-        why = result.message or f"scan {result.status.value}"
-        if result.status.value == "completed":
-            why = f"scan covered {result.completeness}% of its checks"
-        suffix = "" if gate.fail_on_incomplete else " (fail_on_incomplete is false)"
-        reasons.append(f"scan did not complete: {why}{suffix}")
+    if not result.complete:
+        reasons.append(_incomplete_reason(result, gate))
     if failing:
         return Verdict.FAILED, tuple(reasons)
-    if incomplete and gate.fail_on_incomplete:
+    if incomplete_fails(result, gate):
         return Verdict.INCOMPLETE, tuple(reasons)
     threshold = gate.fail_on.label if gate.fail_on is not None else "none"
     reasons.insert(0, f"no counted finding breaks the gate (fail_on: {threshold})")
@@ -283,9 +308,7 @@ def _counts(
             t["new"] += 1
     for entry in fixed:
         tally[entry.severity]["fixed"] += 1
-    return {
-        s: SeverityCounts(**tally[s]) for s in sorted(Severity, reverse=True)
-    }
+    return {s: SeverityCounts(**tally[s]) for s in sorted(Severity, reverse=True)}
 
 
 def combine(evaluations: Iterable[Evaluation]) -> Verdict:
