@@ -1,0 +1,447 @@
+"""The `gl-dast-report.json` report: GitLab's DAST security report, schema 15.2.1 (design §4).
+
+Facts from formats.md §3: GitLab ingests only declared, vendored versions (15.2.1 is the newest);
+times are UTC `YYYY-MM-DDTHH:MM:SS` with no zone; `identifiers[0]` is the primary identifier
+and, with the location's `path:method:param`, decides how GitLab tracks a vulnerability across
+pipelines; `name` ≤ 255 and `solution` ≤ 7,000 characters; URLs must match `^(https?|ftp)://`.
+
+Every finding becomes a vulnerability, including those the gate ignored, baselined or saw marked
+false positive: GitLab has no suppression field, and leaving a finding out would make GitLab
+mark a still-present vulnerability "no longer detected". The gate's decision and reason are in
+each vulnerability's description; provider false positives also carry GitLab's
+`flagged-as-likely-false-positive` flag. Dismissal stays a GitLab triage decision.
+
+GitLab renders `description` and `solution` as Markdown, so provider text there is escaped
+(`text.markdown_escape`, per paragraph); every string also goes through `text.json_safe`
+and loses its control characters (see `_sanitize`).
+The facts go in the description rather than `details`: each `details` entry is checked against
+a 13-way `oneOf`, which makes a large report several times slower to validate.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import fields, replace
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from scangate.fingerprint import normalize_path
+from scangate.formats.interface import Formatter, Report
+from scangate.gate import Evaluation, Judgement
+from scangate.model import Finding, ScanResult, ScanStatus, Severity
+from scangate.text import json_safe, markdown_escape, one_line, xml_safe
+
+SCHEMA_VERSION = "15.2.1"
+SCHEMA_URL = (
+    "https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
+    "v15.2.1/dist/dast-report-format.json"
+)
+ANALYZER_URL = "https://github.com/scangate/scangate"
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, ANALYZER_URL)
+"""Vulnerability ids are `uuid5(ID_NAMESPACE, "<fingerprint>#<occurrence>")`: stable per run."""
+
+SEVERITIES = {
+    Severity.INFO: "Info",
+    Severity.LOW: "Low",
+    Severity.MEDIUM: "Medium",
+    Severity.HIGH: "High",
+    Severity.CRITICAL: "Critical",
+}
+"""GitLab's severity enum is case-sensitive (formats.md §3.2)."""
+
+_WEB_URL = re.compile(r"^https?://[^\s/?#]+\S*$", re.IGNORECASE)
+_REQUEST_LINE = re.compile(r"^[A-Z]+ \S+ HTTP/\d(?:\.\d)?$")
+_STATUS_LINE = re.compile(r"^HTTP/\d(?:\.\d)?\s+(\d{3})(?:\s+(.*))?$")
+_UNSAFE = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""What `_sanitize` changes (XML 1.0's forbidden set, which includes lone surrogates)."""
+_CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
+_FATAL = frozenset(
+    {ScanStatus.FAILED, ScanStatus.CANCELLED, ScanStatus.TIMED_OUT, ScanStatus.INTERRUPTED}
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAME_LIMIT = 255
+_SOLUTION_LIMIT = 7000
+_TEXT_LIMIT = 65_536
+_MAX_IDENTIFIERS = 20
+"""GitLab stores at most 20 identifiers per vulnerability (formats.md §3.3)."""
+_MAX_LINKS = 20
+
+
+class GitLabDastFormatter(Formatter):
+    """Renders a `Report` as a GitLab DAST security report (`artifacts:reports:dast`)."""
+
+    name = "gitlab-dast"
+    filename = "gl-dast-report.json"
+
+    def render(self, report: Report) -> str:
+        """See `Formatter.render`."""
+        document = {
+            "version": SCHEMA_VERSION,
+            "schema": SCHEMA_URL,
+            "scan": _scan(report),
+            "vulnerabilities": list(_vulnerabilities(report.evaluations)),
+        }
+        # No `indent`: json's C encoder only runs without it (several times faster at 10,000).
+        return json.dumps(_sanitize(document), ensure_ascii=False) + "\n"
+
+
+def _sanitize(value: Any) -> Any:
+    """Make every string storable: `json_safe`, then drop control characters (`xml_safe`).
+
+    Lone surrogates would not encode as UTF-8, and GitLab keeps report text in PostgreSQL,
+    whose text type cannot hold NUL; no other control character means anything on a web page.
+    """
+    if isinstance(value, str):
+        return xml_safe(json_safe(value)) if _UNSAFE.search(value) else value
+    if isinstance(value, dict):
+        return {_sanitize(k): _sanitize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sanitize(v) for v in value]
+    return value
+
+
+def _utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive time is taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def gitlab_time(moment: datetime | None) -> str:
+    """UTC `YYYY-MM-DDTHH:MM:SS`, no zone or fraction (formats.md §3.2); None gives the epoch."""
+    return _utc(moment or _EPOCH).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _cap(text: str, limit: int) -> str:
+    """Cap text to `limit` characters in all, the last few saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 64  # room for the note below, whatever the number in it
+    return text[:keep] + f"\n[... {len(text) - keep} more characters cut by scangate]"
+
+
+def _web_url(text: str) -> str | None:
+    """`text` if it is an http(s) URL that GitLab's `^(https?|ftp)://.+` accepts, else None."""
+    return text if _WEB_URL.match(text) else None
+
+
+def _scan(report: Report) -> dict[str, Any]:
+    results = [e.result for e in report.evaluations]
+    start, end = _span(results)
+    return {
+        "analyzer": {
+            "id": "scangate",
+            "name": "scangate",
+            "url": ANALYZER_URL,
+            "version": report.tool_version or "unknown",
+            "vendor": {"name": "scangate"},
+        },
+        "scanner": _scanner(results),
+        "type": "dast",
+        "start_time": gitlab_time(start),
+        "end_time": gitlab_time(end),
+        "status": "success" if _succeeded(report) else "failure",
+        "messages": _messages(report),
+        "scanned_resources": _scanned_resources(results),
+    }
+
+
+def _span(results: list[ScanResult]) -> tuple[datetime | None, datetime | None]:
+    """Earliest start and latest finish over all scans (either end stands in for the other)."""
+    starts = [_utc(m) for r in results if (m := r.started_at or r.finished_at) is not None]
+    ends = [_utc(m) for r in results if (m := r.finished_at or r.started_at) is not None]
+    return (min(starts) if starts else None, max(ends) if ends else None)
+
+
+def _succeeded(report: Report) -> bool:
+    """Failure when scangate was interrupted or any scan did not complete (or none exists)."""
+    results = [e.result for e in report.evaluations]
+    return bool(results) and not report.interrupted and all(r.complete for r in results)
+
+
+def _scanner(results: list[ScanResult]) -> dict[str, Any]:
+    """The provider's scanner; merged results from several providers list them all."""
+    providers = sorted({r.provider for r in results}) or ["scangate"]
+    names = sorted({_sanitize(r.scanner) or r.provider for r in results}) or ["scangate"]
+    return {
+        "id": one_line("+".join(providers), _NAME_LIMIT),
+        "name": one_line(" + ".join(names), _NAME_LIMIT),
+        # NOTE: no provider API reports its engine version; the schema needs a non-empty one.
+        "version": "unknown",
+        "vendor": {"name": one_line(" + ".join(names), _NAME_LIMIT)},
+    }
+
+
+def _messages(report: Report) -> list[dict[str, str]]:
+    """What the person reading the pipeline should know: partial scans, counts-only, verdict."""
+    messages = []
+    if report.interrupted:
+        text = f"scangate was interrupted ({report.interrupted}): this report is partial"
+        messages.append({"level": "fatal", "value": one_line(text, 2048)})
+    for evaluation in report.evaluations:
+        messages.extend(_scan_messages(evaluation))
+    if not report.evaluations:
+        messages.append({"level": "fatal", "value": "no scan result was given to the gate"})
+    return messages
+
+
+def _scan_messages(evaluation: Evaluation) -> list[dict[str, str]]:
+    result = evaluation.result
+    label = f"{result.scanner} scan {result.scan_id} of {result.target}"
+    messages = []
+    if not result.complete:
+        why = result.message or result.status.value
+        if result.completeness < 100:
+            why += f" ({result.completeness}% of its checks ran)"
+        level = "fatal" if result.status in _FATAL else "warn"
+        messages.append({"level": level, "value": f"{label} did not complete: {why}"})
+    note = _count_only_note(result)
+    if note:
+        messages.append({"level": "info", "value": note})
+    reasons = "; ".join(evaluation.reasons)
+    verdict = f"scangate gate verdict for {label}: {evaluation.verdict.value} ({reasons})"
+    messages.append({"level": "info", "value": one_line(verdict, 4096)})
+    return [{"level": m["level"], "value": one_line(m["value"], 4096)} for m in messages]
+
+
+def _scanned_resources(results: list[ScanResult]) -> list[dict[str, str]]:
+    """The target and every finding URL (http(s) only), de-duplicated and sorted.
+
+    Count-only findings point at the provider's console, not the target, so they are left out.
+    """
+    pairs = {("GET", r.target) for r in results if _web_url(r.target)}
+    for result in results:
+        if result.count_summary is not None:
+            continue
+        for f in result.findings:
+            if _web_url(f.url):
+                pairs.add((f.method or "GET", f.url))
+    return [{"method": method, "url": url, "type": "url"} for method, url in sorted(pairs)]
+
+
+def _vulnerabilities(evaluations: Iterable[Evaluation]) -> Iterable[dict[str, Any]]:
+    """One per finding of every scan, in the gate's canonical order."""
+    seen: Counter[str] = Counter()
+    for evaluation in evaluations:
+        for judgement in evaluation.judgements:
+            fingerprint = judgement.finding.fingerprint
+            occurrence = seen[fingerprint]
+            seen[fingerprint] += 1
+            vuln_id = uuid.uuid5(ID_NAMESPACE, f"{fingerprint}#{occurrence}")
+            clean = replace(judgement, finding=_clean_finding(judgement.finding))
+            yield _vulnerability(str(vuln_id), clean, evaluation.result)
+
+
+def _clean_finding(finding: Finding) -> Finding:
+    """`finding` with every text field already sanitized, so that checks for an empty value
+    (the schema wants non-empty identifiers, methods and URLs) see what will be written."""
+    changes: dict[str, Any] = {}
+    for name in (f.name for f in fields(finding)):
+        value = getattr(finding, name)
+        if isinstance(value, str):
+            changes[name] = _sanitize(value)
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+            changes[name] = tuple(_sanitize(v) for v in value)
+    return replace(finding, **changes)
+
+
+def _vulnerability(vuln_id: str, judgement: Judgement, result: ScanResult) -> dict[str, Any]:
+    finding = judgement.finding
+    vulnerability: dict[str, Any] = {
+        "id": vuln_id,
+        "name": one_line(finding.title or finding.rule_id, _NAME_LIMIT) or "DAST finding",
+        "description": _description(judgement, result),
+        "severity": SEVERITIES[finding.severity],
+        "solution": _cap(_markdown(finding.remediation), _SOLUTION_LIMIT),
+        "identifiers": _identifiers(finding, result),
+        "location": _location(finding, result),
+        "links": _links(finding, result),
+        "evidence": _evidence(finding, result),
+    }
+    if finding.false_positive:
+        status = f" ({finding.provider_status})" if finding.provider_status else ""
+        description = one_line(f"{result.scanner} marked this a false positive{status}", 1024)
+        vulnerability["flags"] = [
+            {
+                "type": "flagged-as-likely-false-positive",
+                "origin": result.scanner or result.provider,
+                "description": description,
+            }
+        ]
+    return {key: value for key, value in vulnerability.items() if value not in ("", [], {})}
+
+
+def _markdown(text: str) -> str:
+    """Provider text as inert Markdown, keeping its paragraphs."""
+    paragraphs = (markdown_escape(p) for p in re.split(r"\n\s*\n", text))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _where(finding: Finding, result: ScanResult) -> str:
+    """`GET https://...`; empty for count-only findings, whose URL is only the console."""
+    if result.count_summary is not None:
+        return ""
+    return " ".join(part for part in (finding.method, finding.url) if part)
+
+
+def _description(judgement: Judgement, result: ScanResult) -> str:
+    """The provider's description, then what scangate knows and decided, as a list."""
+    finding = judgement.finding
+    where = _where(finding, result)
+    facts = [
+        ("Found at", where + (f" (parameter {finding.parameter})" if finding.parameter else "")),
+        ("Gate decision", f"{judgement.decision.value}: {judgement.reason}"),
+        ("Fingerprint", finding.fingerprint),
+        ("Provider status", finding.provider_status),
+        ("CVSS score", "" if finding.cvss is None else f"{finding.cvss:.1f}"),
+        ("Baseline", judgement.baseline_state.value if judgement.baseline_state else ""),
+        ("Scan", f"{result.scanner} scan {result.scan_id} of {result.target}"),
+        ("Count-only provider", _count_only_note(result)),
+    ]
+    lines = [f"- {key}: {markdown_escape(one_line(value, 2048))}" for key, value in facts if value]
+    scangate = "scangate:\n" + "\n".join(lines)
+    parts = [_cap(_markdown(finding.description), _TEXT_LIMIT), scangate]
+    if finding.response and _response(finding.response) is None:
+        # GitLab's response object needs a status line; show unparsed evidence as an indented
+        # code block, which no line of it can leave (each line is indented).
+        code = "\n".join("    " + line for line in _cap(finding.response, _TEXT_LIMIT).splitlines())
+        parts.append(f"Response evidence (as the provider gave it):\n\n{code}")
+    return "\n\n".join(part for part in parts if part)
+
+
+def _count_only_note(result: ScanResult) -> str:
+    """Plain words for count-only providers (VAddy): the API gives counts, not details."""
+    summary = result.count_summary
+    if summary is None:
+        return ""
+    console = summary.console_url or result.console_url or "(no console URL given)"
+    checks = ", ".join(summary.checks) or "(not listed)"
+    return (
+        f"{result.scanner} reports only how many alerts it found, not what they are: "
+        f"{summary.alert_count} alert(s) over {summary.scan_count} scan request(s). "
+        f"Checks run: {checks}. The details live in the {result.scanner} console: {console}"
+    )
+
+
+def _identifiers(finding: Finding, result: ScanResult) -> list[dict[str, str]]:
+    """The scanner's rule first (GitLab's primary identifier), then CWE and CVE entries."""
+    rule = one_line(finding.rule_id, _NAME_LIMIT) or "unknown"
+    primary = {
+        "type": f"{result.provider}_rule",
+        "name": one_line(finding.title, _NAME_LIMIT) or rule,
+        "value": rule,
+    }
+    cwes = [_cwe_identifier(cwe) for cwe in finding.cwe_ids]
+    cves = [_cve_identifier(cve) for cve in finding.cve_ids]
+    return [i for i in (primary, *cwes, *cves) if i["value"]][:_MAX_IDENTIFIERS]
+
+
+def _cwe_identifier(cwe: int) -> dict[str, str]:
+    return {
+        "type": "cwe",
+        "name": f"CWE-{cwe}",
+        "value": str(cwe),
+        "url": f"https://cwe.mitre.org/data/definitions/{cwe}.html",
+    }
+
+
+def _cve_identifier(cve: str) -> dict[str, str]:
+    """A CVE identifier; only a well-formed id gets an NVD link."""
+    value = one_line(cve, _NAME_LIMIT)
+    identifier = {"type": "cve", "name": value, "value": value}
+    if _CVE.match(value):
+        identifier["url"] = f"https://nvd.nist.gov/vuln/detail/{value}"
+    return identifier
+
+
+def _location(finding: Finding, result: ScanResult) -> dict[str, str]:
+    """`hostname` = scheme://host[:port]; `path` is normalized like the fingerprint.
+
+    GitLab tracks DAST findings by `path:method:param` plus the primary identifier
+    (formats.md §3.3), so volatile path segments become `{id}`, as in `scangate.fingerprint`
+    (the real URL is in the evidence). Count-only alerts (VAddy) all share one rule and one
+    console URL, and GitLab would fold them into one vulnerability; their `param` is the
+    alert's fingerprint (`vaddy:<project>:<n>`, design §9) to keep them apart.
+    """
+    param = finding.fingerprint if result.count_summary is not None else finding.parameter
+    location = {"method": finding.method, "param": one_line(param, 1024)}
+    try:
+        parts = urlsplit(finding.url)
+        # The user-info part of a URL (`user:password@`) never reaches the report.
+        host = parts.netloc.rpartition("@")[2]
+        location["hostname"] = one_line(f"{parts.scheme}://{host}", 2048) if host else ""
+        location["path"] = one_line(normalize_path(parts.path), 2048) if finding.url else ""
+    except ValueError:
+        pass
+    return {key: value for key, value in location.items() if value}
+
+
+def _links(finding: Finding, result: ScanResult) -> list[dict[str, str]]:
+    links = [{"url": ref} for ref in finding.references if _web_url(ref)]
+    console = finding.console_url or result.console_url
+    if _web_url(console):
+        links.append({"name": f"{result.scanner} console", "url": console})
+    return links[:_MAX_LINKS]
+
+
+def _evidence(finding: Finding, result: ScanResult) -> dict[str, Any]:
+    """Summary plus the request/response, parsed into GitLab's structure where they parse."""
+    where = _where(finding, result)
+    summary = f"{finding.title} at {where}" if where else finding.title
+    evidence: dict[str, Any] = {"summary": one_line(summary, 1024)}
+    request = _request(finding)
+    if request:
+        evidence["request"] = request
+    response = _response(finding.response)
+    if response:
+        evidence["response"] = response
+    return evidence
+
+
+def _split_message(text: str) -> tuple[str, list[dict[str, str]], str]:
+    """Split raw HTTP evidence into (start line, headers, body), leniently."""
+    normal = text.replace("\r\n", "\n")
+    head, _, body = normal.partition("\n\n")
+    start, *header_lines = head.split("\n")
+    headers = []
+    for line in header_lines:
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            headers.append({"name": name.strip()[:256], "value": value.strip()[:4096]})
+    return start.strip(), headers, body
+
+
+def _request(finding: Finding) -> dict[str, Any] | None:
+    """GitLab's request object (it needs a method and a URL); unparsed evidence is the body."""
+    if not finding.url or not finding.method:
+        return None
+    request: dict[str, Any] = {"headers": [], "method": finding.method, "url": finding.url}
+    start, headers, body = _split_message(finding.request)
+    if _REQUEST_LINE.match(start):
+        request["headers"] = headers
+        if body:
+            request["body"] = body
+    elif finding.request:
+        request["body"] = finding.request
+    return request
+
+
+def _response(text: str) -> dict[str, Any] | None:
+    """The response, when its evidence starts with an HTTP status line; else None."""
+    start, headers, body = _split_message(text)
+    match = _STATUS_LINE.match(start)
+    if not text or match is None:
+        return None
+    response: dict[str, Any] = {
+        "headers": headers,
+        "reason_phrase": (match.group(2) or "").strip(),
+        "status_code": int(match.group(1)),
+    }
+    if body:
+        response["body"] = body
+    return response

@@ -1,0 +1,205 @@
+"""The `scangate.json` results document: every scan result plus the gate's decisions on it.
+
+The document is versioned (`"scangate_results": 1`) and described by the JSON Schema shipped in
+`scangate/schemas/results.json`. It carries everything needed to rebuild each `ScanResult`
+exactly, so `scangate gate --results` can re-gate and merge saved results (`scangate.results`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+from scangate.baseline import BaselineEntry
+from scangate.formats.interface import Formatter, Report
+from scangate.gate import Evaluation, Judgement, SeverityCounts
+from scangate.model import CountSummary, Finding, ScanResult, Severity
+from scangate.policy import GateSettings, IgnoreRule
+from scangate.text import json_safe
+
+RESULTS_VERSION = 1
+"""The value of `scangate_results`; bumped on any change that old readers would misread."""
+
+
+class JsonFormatter(Formatter):
+    """Renders a `Report` as the `scangate.json` results document."""
+
+    name = "json"
+    filename = "scangate.json"
+
+    def render(self, report: Report) -> str:
+        """See `Formatter.render`."""
+        document = {
+            "scangate_results": RESULTS_VERSION,
+            "tool": {"name": "scangate", "version": report.tool_version},
+            "verdict": report.verdict.value,
+            "interrupted": report.interrupted,
+            "gate": _gate_settings(report.gate),
+            "scans": [_scan(evaluation) for evaluation in report.evaluations],
+        }
+        # No sort_keys: the fixed order above reads better, and every mapping in the document is
+        # built in a fixed order or sorted, so the output is deterministic all the same.
+        return json.dumps(_sanitize(document), indent=2, ensure_ascii=False) + "\n"
+
+
+def _sanitize(value: Any) -> Any:
+    """Apply `json_safe` to every string, key or value, so the text always encodes as UTF-8."""
+    if isinstance(value, str):
+        return json_safe(value)
+    if isinstance(value, dict):
+        return {json_safe(k): _sanitize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sanitize(v) for v in value]
+    return value
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a `Z` suffix; a naive datetime is taken to be UTC already."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _gate_settings(gate: GateSettings) -> dict[str, Any]:
+    return {
+        "fail_on": gate.fail_on.label if gate.fail_on is not None else None,
+        "max": {s.label: gate.max[s] for s in sorted(gate.max, reverse=True)},
+        "warn_on": gate.warn_on.label if gate.warn_on is not None else None,
+        "new_only": gate.new_only,
+        "fail_on_incomplete": gate.fail_on_incomplete,
+    }
+
+
+def _scan(evaluation: Evaluation) -> dict[str, Any]:
+    result = evaluation.result
+    decided = _pair(result, evaluation.judgements)
+    scan = _result_fields(result)
+    scan["findings"] = [_finding(f, j) for f, j in decided]
+    scan["gate"] = _evaluation(evaluation)
+    return scan
+
+
+def _result_fields(result: ScanResult) -> dict[str, Any]:
+    return {
+        "provider": result.provider,
+        "scanner": result.scanner,
+        "scan_id": result.scan_id,
+        "target": result.target,
+        "status": result.status.value,
+        "completeness": result.completeness,
+        "started_at": iso_utc(result.started_at),
+        "finished_at": iso_utc(result.finished_at),
+        "console_url": result.console_url,
+        "message": result.message,
+        "details": {k: result.details[k] for k in sorted(result.details)},
+        "count_summary": _count_summary(result.count_summary),
+    }
+
+
+def _count_summary(summary: CountSummary | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    return {
+        "alert_count": summary.alert_count,
+        "scan_count": summary.scan_count,
+        "checks": list(summary.checks),
+        "console_url": summary.console_url,
+    }
+
+
+def _pair(
+    result: ScanResult, judgements: tuple[Judgement, ...]
+) -> Iterator[tuple[Finding, Judgement | None]]:
+    """Yield each finding in the result's own order with its judgement.
+
+    Judgements are sorted by the gate, findings keep the provider's order (the round trip must
+    rebuild the result exactly), so they are matched by value; equal findings get equal
+    decisions from the gate, so which of them takes which judgement does not matter.
+    """
+    pending: dict[Finding, list[Judgement]] = {}
+    for judgement in reversed(judgements):
+        pending.setdefault(judgement.finding, []).append(judgement)
+    for finding in result.findings:
+        queue = pending.get(finding)
+        yield finding, (queue.pop() if queue else None)
+
+
+def _finding(finding: Finding, judgement: Judgement | None) -> dict[str, Any]:
+    cvss = finding.cvss
+    return {
+        "fingerprint": finding.fingerprint,
+        "rule_id": finding.rule_id,
+        "title": finding.title,
+        "severity": finding.severity.label,
+        "url": finding.url,
+        "method": finding.method,
+        "parameter": finding.parameter,
+        # JSON has no NaN or infinity; a provider sending one has sent no score.
+        "cvss": cvss if cvss is not None and math.isfinite(cvss) else None,
+        "cve_ids": list(finding.cve_ids),
+        "cwe_ids": list(finding.cwe_ids),
+        "request": finding.request,
+        "response": finding.response,
+        "description": finding.description,
+        "remediation": finding.remediation,
+        "references": list(finding.references),
+        "provider_status": finding.provider_status,
+        "false_positive": finding.false_positive,
+        "console_url": finding.console_url,
+        "gate": _judgement(judgement),
+    }
+
+
+def _judgement(judgement: Judgement | None) -> dict[str, Any] | None:
+    if judgement is None:
+        return None
+    state = judgement.baseline_state
+    return {
+        "decision": judgement.decision.value,
+        "reason": judgement.reason,
+        "ignore_index": judgement.ignore_index,
+        "baseline_state": state.value if state is not None else None,
+    }
+
+
+def _evaluation(evaluation: Evaluation) -> dict[str, Any]:
+    return {
+        "verdict": evaluation.verdict.value,
+        "reasons": list(evaluation.reasons),
+        "has_baseline": evaluation.has_baseline,
+        "counts": _counts(evaluation.counts),
+        "expired_ignores": [_ignore(e) for e in evaluation.expired_ignores],
+        "unused_ignores": [_ignore(e) for e in evaluation.unused_ignores],
+        "fixed": [_baseline_entry(e) for e in evaluation.fixed],
+    }
+
+
+def _counts(counts: Mapping[Severity, SeverityCounts]) -> dict[str, dict[str, int]]:
+    empty = SeverityCounts()
+    return {s.label: asdict(counts.get(s, empty)) for s in sorted(Severity, reverse=True)}
+
+
+def _ignore(entry: IgnoreRule) -> dict[str, Any]:
+    keys = ("rule", "title", "cve", "cwe", "url", "param", "fingerprint")
+    return {
+        "index": entry.index,
+        "reason": entry.reason,
+        "expires": entry.expires.isoformat() if entry.expires is not None else None,
+        "match": {k: getattr(entry, k) for k in keys if getattr(entry, k) is not None},
+    }
+
+
+def _baseline_entry(entry: BaselineEntry) -> dict[str, Any]:
+    return {
+        "fingerprint": entry.fingerprint,
+        "rule_id": entry.rule_id,
+        "title": entry.title,
+        "severity": entry.severity.label,
+        "url": entry.url,
+    }

@@ -1,0 +1,765 @@
+"""SARIF 2.1.0 for GitHub code scanning, built on the sarif-om object model (design §4, §9)."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import attr
+from sarif_om import (
+    ArtifactContent,
+    ArtifactLocation,
+    Conversion,
+    Invocation,
+    Location,
+    Message,
+    MultiformatMessageString,
+    Notification,
+    PhysicalLocation,
+    PropertyBag,
+    Region,
+    ReportingConfiguration,
+    ReportingDescriptor,
+    Result,
+    Run,
+    RunAutomationDetails,
+    SarifLog,
+    Suppression,
+    Tool,
+    ToolComponent,
+    WebRequest,
+    WebResponse,
+)
+
+from scangate.fingerprint import normalize_path
+from scangate.formats.interface import Formatter, Report
+from scangate.gate import Decision, Evaluation, Judgement
+from scangate.model import Finding, ScanStatus, Severity
+from scangate.text import json_safe, markdown_escape, one_line, xml_safe
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+
+# GitHub's upload limits (formats.md §1.2). The Multitool's GH1004 still checks older, lower
+# numbers (1,000 results, 5 runs); formats.md §1.2 says to treat GitHub's table as authoritative.
+MAX_RESULTS_PER_RUN = 25_000
+MAX_RUNS = 20
+MAX_GZIP_BYTES = 10_000_000
+"""10 MB gzipped, read as decimal megabytes to stay on the safe side."""
+MAX_RAW_BYTES = 256 * 1024 * 1024
+"""upload-sarif reads the file into one Node.js string, which fails near 512 MB (§1.2)."""
+MAX_DESCRIPTION = 1024
+"""GitHub's cap on `shortDescription`/`fullDescription` text (formats.md §1.3)."""
+MAX_HELP = 8192
+"""GitHub documents no cap on rule help; this one bounds each rule's share of the file."""
+MAX_CWE_TAGS = 9
+"""GitHub keeps 10 tags per rule (§1.2): `security` plus at most nine CWE tags."""
+
+SRCROOT = "%SRCROOT%"
+"""`uriBaseId` of every location: the repository root, to which GitHub resolves them (§1.7)."""
+FINGERPRINT_KEY = "scangate/v1"
+
+# formats.md §1.4: GitHub's security-severity bands and result levels; info has no score.
+_SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "2.0",
+}
+_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SLUG_JUNK = re.compile(r"[^a-z0-9._-]+")
+_WORDS = re.compile(r"[\W_]+")
+_HTTP_URI = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_REQUEST_LINE = re.compile(r"([A-Z]+) (\S+) (HTTP)/(\d(?:\.\d)?)")
+_STATUS_LINE = re.compile(r"(HTTP)/(\d(?:\.\d)?) (\d{3})(?: (.*))?")
+_SECRET_HEADER = re.compile(
+    r"^([ \t]*(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token)"
+    r"[ \t]*:).*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_REDACTED = "[redacted by scangate]"
+
+
+class SarifFormatter(Formatter):
+    """Renders a `Report` as one SARIF log with one run per evaluation (`scangate.sarif`)."""
+
+    name = "sarif"
+    filename = "scangate.sarif"
+
+    def __init__(
+        self,
+        *,
+        max_results_per_run: int = MAX_RESULTS_PER_RUN,
+        max_runs: int = MAX_RUNS,
+        max_gzip_bytes: int = MAX_GZIP_BYTES,
+        max_raw_bytes: int = MAX_RAW_BYTES,
+    ) -> None:
+        """Create a new `SarifFormatter`; the limits default to GitHub's (formats.md §1.2)."""
+        self.max_results_per_run = max_results_per_run
+        self.max_runs = max_runs
+        self.max_gzip_bytes = max_gzip_bytes
+        self.max_raw_bytes = max_raw_bytes
+
+    def render(self, report: Report) -> str:
+        """See `Formatter.render`. Trims evidence, then the least severe results, to fit."""
+        plan = self._plan(report)
+        while True:
+            with _gc_paused():
+                text = dumps(_log(plan)) + "\n"
+            excess = self._excess(text)
+            if excess <= 1.0 or not (plan.evidence or any(plan.keep)):
+                return text
+            plan = plan.shrink(excess)
+
+    def log(self, report: Report) -> Any:
+        """The sarif-om `SarifLog` that `render` starts from, before any trimming for size."""
+        return _log(self._plan(report))
+
+    def _plan(self, report: Report) -> _Plan:
+        evaluations = report.evaluations[: self.max_runs]
+        return _Plan(
+            report=report,
+            evaluations=evaluations,
+            run_ids=_automation_ids(evaluations),
+            keep=tuple(min(len(e.judgements), self.max_results_per_run) for e in evaluations),
+            evidence=True,
+            limits=self,
+        )
+
+    def _excess(self, text: str) -> float:
+        """How many times too big `text` is for GitHub (≤ 1.0 when it fits)."""
+        raw = len(text.encode("utf-8"))
+        if raw <= self.max_gzip_bytes - 1024:
+            return raw / self.max_raw_bytes
+        gzip = zlib.compressobj(6, zlib.DEFLATED, 31)  # the gzip container, zlib's default level
+        gzipped = len(gzip.compress(text.encode("utf-8"))) + len(gzip.flush())
+        return max(gzipped / self.max_gzip_bytes, raw / self.max_raw_bytes)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to put in the log: how many judgements of each run, with or without evidence."""
+
+    report: Report
+    evaluations: tuple[Evaluation, ...]
+    run_ids: tuple[str, ...]
+    keep: tuple[int, ...]
+    evidence: bool
+    limits: SarifFormatter
+
+    def shrink(self, excess: float) -> _Plan:
+        """The next smaller plan: drop evidence first, then the least severe results of each run."""
+        if self.evidence:
+            return replace(self, evidence=False)
+        return replace(self, keep=tuple(int(k / excess * 0.95) for k in self.keep))
+
+    def trimmed(self, index: int) -> dict[str, Any] | None:
+        """What was left out of run `index` and why, or None when nothing was."""
+        judgements = self.evaluations[index].judgements
+        kept = self.keep[index]
+        if kept == len(judgements) and self.evidence:
+            return None
+        why = []
+        if len(judgements) > self.limits.max_results_per_run:
+            why.append(
+                f"GitHub code scanning accepts at most {self.limits.max_results_per_run:,} "
+                "results per run"
+            )
+        if kept < min(len(judgements), self.limits.max_results_per_run) or not self.evidence:
+            why.append(
+                f"the file must stay under {self.limits.max_gzip_bytes:,} bytes gzipped "
+                f"and {self.limits.max_raw_bytes:,} bytes uncompressed"
+            )
+        dropped = Counter(j.finding.severity for j in judgements[kept:])
+        return {
+            "resultsTotal": len(judgements),
+            "resultsKept": kept,
+            "droppedBySeverity": {s.label: dropped[s] for s in sorted(dropped, reverse=True)},
+            "evidenceDropped": not self.evidence,
+            "why": why,
+        }
+
+
+# -- serialization -------------------------------------------------------------------------------
+
+_NO_DEFAULT = object()
+_Field = tuple[str, str, object]
+_TABLES: dict[type, tuple[frozenset[str], tuple[_Field, ...]]] = {}
+_LEADING = {"$schema": 0, "version": 1}
+"""`$schema` and `version` open the file, as in every SARIF example; all else keeps attrs order."""
+
+
+def _field_table(cls: type) -> tuple[frozenset[str], tuple[_Field, ...]]:
+    """(python names, [(python name, JSON name, default)]) of a sarif-om class, computed once."""
+    fields = []
+    for field in attr.fields(cls):
+        default: object = field.default
+        if isinstance(default, attr.Factory):  # type: ignore[arg-type]
+            default = default.factory()  # type: ignore[attr-defined]
+        elif default is attr.NOTHING:
+            default = _NO_DEFAULT
+        fields.append((field.name, field.metadata.get("schema_property_name", field.name), default))
+    if cls is SarifLog:
+        fields.sort(key=lambda f: _LEADING.get(f[1], 2))
+    return frozenset(f[0] for f in fields), tuple(fields)
+
+
+def _encode(obj: object) -> object:
+    """`json` hook: a sarif-om object as a dict of its non-default fields, by schema name."""
+    cls = type(obj)
+    table = _TABLES.get(cls)
+    if table is None:
+        if not attr.has(cls):
+            return str(obj)  # what jschema_to_python does with anything else
+        table = _TABLES[cls] = _field_table(cls)
+    names, fields = table
+    values = obj.__dict__
+    out = {}
+    for name, key, default in fields:
+        value = values[name]
+        # Most defaults are None: an identity test then decides, without calling attrs' __eq__.
+        if value is None if default is None else (value is default or value == default):
+            continue
+        out[key] = value
+    if len(values) > len(names):  # extra properties set on a bag (or `suppression.status`)
+        out.update({k: v for k, v in values.items() if k not in names})
+    return out
+
+
+def dumps(log: object) -> str:
+    """Serialize a sarif-om object tree as compact JSON.
+
+    Parsed, the output equals `jschema_to_python.to_json.to_json(log)`: same schema names,
+    fields equal to their attrs default left out, extra attributes kept. It runs on the C
+    encoder with one dict per object, instead of deep-copying every subtree.
+    """
+    return json.dumps(
+        log, default=_encode, ensure_ascii=False, separators=(",", ":"), check_circular=False
+    )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a log is built and serialized.
+
+    A log is a tree of up to 25,000 results with about 15 objects each and no cycles; the
+    collector's repeated passes over it only cost time (about half of `render` on 25,000
+    results), and reference counting frees it all the same.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _bag(tags: Sequence[str] | None = None, **values: object) -> Any:
+    """A `PropertyBag`: `tags` plus arbitrary properties (SARIF §3.8), None values left out."""
+    bag = PropertyBag(tags=list(tags) if tags else None)
+    vars(bag).update({k: v for k, v in values.items() if v is not None})
+    return bag
+
+
+# -- the log and its runs ------------------------------------------------------------------------
+
+
+def _log(plan: _Plan) -> Any:
+    report = plan.report
+    runs = [_run(plan, i) for i in range(len(plan.evaluations))]
+    dropped_runs = len(report.evaluations) - len(plan.evaluations)
+    properties = _bag(
+        verdict=report.verdict.value,
+        interrupted=report.interrupted or None,
+        runsDropped=dropped_runs or None,
+    )
+    return SarifLog(runs=runs, version=SARIF_VERSION, schema_uri=SCHEMA_URI, properties=properties)
+
+
+def _run(plan: _Plan, index: int) -> Any:
+    evaluation = plan.evaluations[index]
+    result = evaluation.result
+    judgements = evaluation.judgements[: plan.keep[index]]
+    rules, rule_index = _rules(judgements)
+    trimmed = plan.trimmed(index)
+    last = index == len(plan.evaluations) - 1
+    dropped_runs = len(plan.report.evaluations) - len(plan.evaluations) if last else 0
+    # Only the last run says that runs were left out: GitHub rejects more than 20 (§1.2).
+    driver = ToolComponent(name=_display(one_line(result.scanner or result.provider)), rules=rules)
+    scangate = ToolComponent(name="scangate", version=plan.report.tool_version)
+    return Run(
+        tool=Tool(driver=driver),
+        automation_details=RunAutomationDetails(id=plan.run_ids[index]),
+        conversion=Conversion(tool=Tool(driver=scangate)),
+        invocations=[_invocation(plan.report, evaluation, trimmed, dropped_runs)],
+        original_uri_base_ids={SRCROOT: ArtifactLocation(description=Message(text=_SRCROOT_TEXT))},
+        results=_results(plan, evaluation, judgements, rule_index),
+        properties=_run_properties(plan.report, evaluation, trimmed),
+    )
+
+
+_SRCROOT_TEXT = (
+    "The repository root. scangate writes DAST findings under the pseudo-directory dast/ "
+    "(host, then URL path), or at reports.sarif_anchor when it is set."
+)
+
+
+def _automation_ids(evaluations: Sequence[Evaluation]) -> tuple[str, ...]:
+    """Distinct `scangate/<provider>/<target-slug>/` ids; GitHub's category is before the last `/`.
+
+    Categories must differ between runs of one file (formats.md §1.6); colliding slugs get a
+    hash of target and scan id, so the id does not depend on the order of the matrix jobs.
+    """
+    bases = [
+        f"scangate/{_slug(e.result.provider)}/{_target_slug(e.result.target)}" for e in evaluations
+    ]
+    counts = Counter(bases)
+    ids: list[str] = []
+    for base, evaluation in zip(bases, evaluations, strict=True):
+        if counts[base] > 1:
+            base += "-" + _short_hash(evaluation.result.target + "\0" + evaluation.result.scan_id)
+        candidate, n = base, 1
+        while candidate + "/" in ids:  # the same scan merged twice
+            n += 1
+            candidate = f"{base}-{n}"
+        ids.append(candidate + "/")
+    return tuple(ids)
+
+
+def _invocation(
+    report: Report, evaluation: Evaluation, trimmed: dict[str, Any] | None, dropped_runs: int
+) -> Any:
+    """The run's invocation: whether the scan succeeded, and why not (GitHub's tool status)."""
+    result = evaluation.result
+    notes = _notes(report, evaluation, trimmed, dropped_runs)
+    return Invocation(
+        execution_successful=result.complete and not report.interrupted,
+        start_time_utc=_utc(result.started_at),
+        end_time_utc=_utc(result.finished_at),
+        tool_execution_notifications=[
+            Notification(message=Message(text=_display(text)), level=level) for level, text in notes
+        ]
+        or None,
+    )
+
+
+def _notes(
+    report: Report, evaluation: Evaluation, trimmed: dict[str, Any] | None, dropped_runs: int
+) -> list[tuple[str, str]]:
+    """(level, text) of each thing a reader of this run must know about its completeness."""
+    result = evaluation.result
+    notes = []
+    if not result.complete:
+        why = result.message or f"the scan ended as {result.status.value}"
+        if result.status is ScanStatus.COMPLETED:
+            why = f"the scan covered {result.completeness}% of its checks"
+        notes.append(("error", f"The scan did not complete: {one_line(why)}. Results are partial."))
+    if report.interrupted:
+        why = one_line(report.interrupted)
+        notes.append(("error", f"scangate was interrupted ({why}); this report is partial."))
+    if result.count_summary is not None:
+        count = result.count_summary.alert_count
+        notes.append(("note", f"{result.scanner} reports only an alert count ({count})."))
+    if trimmed is not None:
+        notes.append(("warning", _trim_text(trimmed) + ". Every finding is in scangate.json."))
+    if dropped_runs:
+        notes.append(("warning", f"{dropped_runs}{_RUNS_DROPPED}"))
+    return notes
+
+
+_RUNS_DROPPED = (
+    f" more scans were left out of this file: GitHub accepts at most {MAX_RUNS} runs per SARIF"
+    " file. Every scan is in scangate.json."
+)
+
+
+def _trim_text(trimmed: dict[str, Any]) -> str:
+    kept, total = trimmed["resultsKept"], trimmed["resultsTotal"]
+    dropped = ", ".join(f"{n:,} {label}" for label, n in trimmed["droppedBySeverity"].items())
+    text = f"scangate kept the {kept:,} most severe of {total:,} results"
+    if dropped:
+        text += f" (left out: {dropped})"
+    if trimmed["evidenceDropped"]:
+        text += " and dropped the request/response evidence"
+    return text + " because " + " and ".join(trimmed["why"])
+
+
+def _run_properties(report: Report, evaluation: Evaluation, trimmed: dict[str, Any] | None) -> Any:
+    result = evaluation.result
+    counts = {s.label: asdict(c) for s, c in evaluation.counts.items()}
+    return _bag(
+        provider=result.provider,
+        scanId=json_safe(result.scan_id),
+        target=json_safe(result.target),
+        status=result.status.value,
+        completeness=result.completeness,
+        consoleUrl=json_safe(result.console_url) or None,
+        verdict=evaluation.verdict.value,
+        reasons=[json_safe(r) for r in evaluation.reasons],
+        counts=counts,
+        baseline=evaluation.has_baseline,
+        fixedSinceBaseline=len(evaluation.fixed) if evaluation.has_baseline else None,
+        interrupted=report.interrupted or None,
+        trimmed=trimmed,
+    )
+
+
+def _utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- rules ---------------------------------------------------------------------------------------
+
+_RuleKey = tuple[str, Severity]
+_RuleRef = tuple[int, str]
+"""A rule's index in `driver.rules` and its id."""
+
+
+def _rules(judgements: Sequence[Judgement]) -> tuple[list[Any], dict[_RuleKey, _RuleRef]]:
+    """One rule per (rule id, severity): GitHub's security-severity is per rule (§1.4)."""
+    first: dict[_RuleKey, Finding] = {}
+    cwes: dict[_RuleKey, set[int]] = {}
+    for judgement in judgements:
+        finding = judgement.finding
+        key = (finding.rule_id, finding.severity)
+        first.setdefault(key, finding)
+        cwes.setdefault(key, set()).update(finding.cwe_ids)
+    index = {key: (i, rule_id(*key)) for i, key in enumerate(first)}
+    return [_rule(first[key], sorted(cwes[key])) for key in first], index
+
+
+def rule_id(rule: str, severity: Severity) -> str:
+    """The stable SARIF rule id of a provider rule at one severity (`sql_injection/high`).
+
+    A rule id that is not a short, plain identifier becomes a slug plus a hash of the original,
+    so that distinct provider rules never share an id.
+    """
+    base = rule if _SAFE_ID.fullmatch(rule) else f"{_slug(rule)[:48]}-{_short_hash(rule)}"
+    return f"{base}/{severity.label}"
+
+
+def _rule(finding: Finding, cwes: list[int]) -> Any:
+    severity = finding.severity
+    level = _LEVEL[severity]
+    title = _title(finding, MAX_DESCRIPTION)
+    description = _display(finding.description.strip()) or title
+    tags = ["security", *(f"external/cwe/cwe-{n}" for n in cwes[:MAX_CWE_TAGS])]
+    name = "".join(w[:1].upper() + w[1:] for w in _WORDS.split(_display(finding.rule_id)))
+    return ReportingDescriptor(
+        id=rule_id(finding.rule_id, severity),
+        name=name[:255] or None,
+        short_description=MultiformatMessageString(text=title),
+        full_description=MultiformatMessageString(text=_cap(description, MAX_DESCRIPTION)),
+        help=MultiformatMessageString(
+            text=_cap(_help_text(finding, description), MAX_HELP),
+            markdown=_cap(_help_markdown(finding, cwes), MAX_HELP),
+        ),
+        help_uri=next((u for u in map(_http_uri, finding.references) if u), None),
+        # `warning` is SARIF's default level, which the serializer leaves out (as sarif-om does).
+        default_configuration=ReportingConfiguration(level=level) if level != "warning" else None,
+        properties=_bag(tags, **{"security-severity": _SECURITY_SEVERITY.get(severity)}),
+    )
+
+
+def _title(finding: Finding, limit: int) -> str:
+    """The finding's title on one line, never empty (GitHub requires rule descriptions)."""
+    text = one_line(_display(finding.title), limit) or one_line(_display(finding.rule_id), limit)
+    return text or "Finding without a title"
+
+
+def _help_text(finding: Finding, description: str) -> str:
+    parts = [description]
+    if finding.remediation.strip():
+        parts.append("Remediation: " + _display(finding.remediation.strip()))
+    if finding.references:
+        parts.append("References:\n" + "\n".join(f"- {_display(r)}" for r in finding.references))
+    return "\n\n".join(parts)
+
+
+def _help_markdown(finding: Finding, cwes: list[int]) -> str:
+    """Rule help as Markdown; every provider string is escaped (design §9 "Untrusted text")."""
+    heading = f"**{markdown_escape(_title(finding, MAX_DESCRIPTION))}**"
+    facts = [finding.severity.label, *(f"CWE-{n}" for n in cwes)]
+    parts = [f"{heading} ({', '.join(facts)})"]
+    if finding.description.strip():
+        parts.append(markdown_escape(finding.description))
+    if finding.remediation.strip():
+        parts.append("**Remediation:** " + markdown_escape(finding.remediation))
+    links = [
+        f"- <{u}>" if (u := _http_uri(r)) else f"- {markdown_escape(r)}" for r in finding.references
+    ]
+    if links:
+        parts.append("**References**\n\n" + "\n".join(links))
+    return "\n\n".join(parts)
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+def _results(
+    plan: _Plan,
+    evaluation: Evaluation,
+    judgements: Iterable[Judgement],
+    index: dict[_RuleKey, _RuleRef],
+) -> list[Any]:
+    seen: Counter[str] = Counter()
+    results = []
+    for judgement in judgements:
+        finding = judgement.finding
+        seen[finding.fingerprint] += 1
+        key = (finding.rule_id, finding.severity)
+        results.append(_result(plan, evaluation, judgement, index[key], seen[finding.fingerprint]))
+    return results
+
+
+def _result(
+    plan: _Plan, evaluation: Evaluation, judgement: Judgement, rule: _RuleRef, n: int
+) -> Any:
+    finding = judgement.finding
+    fingerprint = json_safe(finding.fingerprint)
+    uri = (
+        _anchor_uri(plan.report.sarif_anchor)
+        if plan.report.sarif_anchor
+        else _dast_uri(finding.url, evaluation.result.target)
+    )
+    state = judgement.baseline_state
+    return Result(
+        rule_id=rule[1],
+        rule_index=rule[0],
+        level=_LEVEL[finding.severity],
+        message=Message(text=_message(evaluation, judgement)),
+        locations=[
+            Location(
+                physical_location=PhysicalLocation(
+                    artifact_location=ArtifactLocation(uri=uri, uri_base_id=SRCROOT),
+                    region=Region(start_line=1),
+                )
+            )
+        ],
+        # GitHub keys alerts on primaryLocationLineHash only and cannot compute one for a URL;
+        # `:n` numbers repeats as upload-sarif does (formats.md §1.5).
+        partial_fingerprints={
+            "primaryLocationLineHash": f"{fingerprint}:{n}",
+            FINGERPRINT_KEY: fingerprint,
+        },
+        web_request=_web_request(finding, plan.evidence),
+        web_response=_web_response(finding) if plan.evidence else None,
+        suppressions=_suppressions(judgement),
+        baseline_state=state.value if evaluation.has_baseline and state is not None else None,
+        hosted_viewer_uri=_http_uri(finding.console_url),
+        properties=_result_properties(judgement),
+    )
+
+
+def _message(evaluation: Evaluation, judgement: Judgement) -> str:
+    """A first sentence that stands alone (GitHub's alert title), then the details (§1.8)."""
+    finding = judgement.finding
+    title = _title(finding, 200).rstrip(".")
+    where = one_line(f"{finding.method} {finding.url}".strip(), 300)
+    where = where or one_line(evaluation.result.target, 300)
+    text = f"{title} ({finding.severity.label}) at {where}"
+    if finding.parameter:
+        text += f" in parameter '{one_line(finding.parameter, 100)}'"
+    text += f". Gate: {judgement.decision.value.replace('_', ' ')}, {one_line(judgement.reason)}."
+    if finding.description.strip():
+        text += " " + one_line(finding.description, 500)
+    if evaluation.result.count_summary is not None and finding.console_url:
+        text += f" Details are in the provider's console: {one_line(finding.console_url, 300)}"
+    return _display(text)
+
+
+def _result_properties(judgement: Judgement) -> Any:
+    finding = judgement.finding
+    return _bag(
+        url=json_safe(finding.url),
+        method=json_safe(finding.method),
+        param=json_safe(finding.parameter),
+        decision=judgement.decision.value,
+        reason=json_safe(judgement.reason),
+        severity=finding.severity.label,
+        title=json_safe(finding.title),
+        fingerprint=json_safe(finding.fingerprint),
+        cvss=finding.cvss,
+        cve=[json_safe(c) for c in finding.cve_ids] or None,
+        cwe=[f"CWE-{n}" for n in finding.cwe_ids] or None,
+        providerStatus=json_safe(finding.provider_status) or None,
+        consoleUrl=json_safe(finding.console_url) or None,
+    )
+
+
+def _suppressions(judgement: Judgement) -> list[Any] | None:
+    """Ignored and false-positive findings stay as suppressed results (design §9 "Ignores")."""
+    if judgement.decision not in (Decision.IGNORED, Decision.FALSE_POSITIVE):
+        return None
+    suppression = Suppression(kind="external", justification=_display(judgement.reason))
+    # sarif-om 1.0.4 predates the final 2.1.0 schema, which renamed `state` to `status`.
+    vars(suppression)["status"] = "accepted"
+    return [suppression]
+
+
+# -- locations -----------------------------------------------------------------------------------
+
+
+def _dast_uri(url: str, target: str) -> str:
+    """`dast/<host>[_<port>]/<path>`: relative, percent-encoded, no query, `index` for `/`.
+
+    GitHub rejects absolute http(s) URIs (formats.md §0, §1.8); volatile path segments become
+    `{id}` as in the fingerprint, so the path is stable across scans.
+    """
+    host, path = _host_and_path(url) or _host_and_path(target) or (_target_slug(target), "")
+    segments = [_path_segment(s) for s in path.split("/") if s]
+    return "/".join(["dast", _segment(host), *(segments or ["index"])])
+
+
+@lru_cache(maxsize=4096)
+def _path_segment(raw: str) -> str:
+    """A URL path segment as in the fingerprint (volatile ones become `{id}`), encoded."""
+    return _segment(normalize_path(raw).lstrip("/"))
+
+
+def _host_and_path(url: str) -> tuple[str, str] | None:
+    text = json_safe(url.strip())
+    if "://" not in text:
+        return None
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    suffix = f"_{port}" if port is not None and port != default else ""
+    return parts.hostname + suffix, parts.path
+
+
+def _segment(raw: str) -> str:
+    """One percent-encoded path segment; `.` and `..` are encoded so no path can climb out."""
+    text = quote(unquote(json_safe(raw)), safe="-._~")
+    return text.replace(".", "%2E") if text in (".", "..") else text
+
+
+def _anchor_uri(anchor: str) -> str:
+    """`reports.sarif_anchor` as a repository-relative URI."""
+    parts = [p for p in anchor.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(_segment(p) for p in parts) or "index"
+
+
+def _target_slug(target: str) -> str:
+    """A readable, bounded slug of a scan target (host and path, or the bare value)."""
+    found = _host_and_path(target)
+    text = f"{found[0]}{found[1]}" if found else target
+    slug = _slug(text)
+    if len(slug) > 80 or not slug:
+        slug = f"{slug[:70]}-{_short_hash(target)}".lstrip("-")
+    return slug
+
+
+def _slug(text: str) -> str:
+    return _SLUG_JUNK.sub("-", json_safe(text).lower()).strip("-.")
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _http_uri(text: str) -> str | None:
+    """`text` if it is a plain http(s) URL that is a valid URI, else None (no `javascript:`)."""
+    text = text.strip()
+    return text if _HTTP_URI.fullmatch(text) else None
+
+
+def _display(text: str) -> str:
+    """Provider text shown by GitHub: JSON-safe, without the control characters that garble it."""
+    return xml_safe(json_safe(text))
+
+
+def _cap(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rstrip("\\")  # never end on a dangling Markdown escape
+    return cut + "…"
+
+
+# -- web evidence --------------------------------------------------------------------------------
+
+
+def _web_request(finding: Finding, evidence: bool) -> Any:
+    """SARIF §3.46 `webRequest`: target and method, plus the parsed request when kept."""
+    if not (finding.method or finding.request):
+        return None  # a bare URL (VAddy's console link) is no request
+    request = WebRequest(target=json_safe(finding.url) or None, method=finding.method or None)
+    if not evidence or not finding.request:
+        return request
+    first, headers, body = _parse_http(finding.request)
+    match = _REQUEST_LINE.fullmatch(first) if headers is not None else None
+    if match is None:
+        request.body = ArtifactContent(text=json_safe(_redact(finding.request)))
+        return request
+    request.method = request.method or match[1]
+    request.protocol, request.version = match[3], match[4]
+    request.headers = headers or None
+    request.body = ArtifactContent(text=json_safe(body)) if body else None
+    return request
+
+
+def _web_response(finding: Finding) -> Any:
+    """SARIF §3.47 `webResponse`, parsed from the raw response evidence when it is HTTP."""
+    if not finding.response:
+        return None
+    first, headers, body = _parse_http(finding.response)
+    match = _STATUS_LINE.fullmatch(first) if headers is not None else None
+    if match is None:
+        return WebResponse(body=ArtifactContent(text=json_safe(_redact(finding.response))))
+    return WebResponse(
+        protocol=match[1],
+        version=match[2],
+        status_code=int(match[3]),
+        reason_phrase=json_safe(match[4]) if match[4] else None,
+        headers=headers or None,
+        body=ArtifactContent(text=json_safe(body)) if body else None,
+    )
+
+
+def _parse_http(raw: str) -> tuple[str, dict[str, str] | None, str]:
+    """(start line, headers or None if this is not an HTTP message, body), secrets redacted."""
+    head, _, body = _redact(raw).replace("\r\n", "\n").partition("\n\n")
+    first, *lines = head.split("\n")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not name or " " in name:
+            return first, None, body
+        key = json_safe(name)
+        value = json_safe(value.strip())
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return first.strip(), headers, body
+
+
+def _redact(text: str) -> str:
+    """Blank credential headers in evidence (design §6; formats.md §1.8 item 5)."""
+    return _SECRET_HEADER.sub(lambda m: f"{m[1]} {_REDACTED}", text)

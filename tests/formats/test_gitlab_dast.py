@@ -1,0 +1,400 @@
+"""Tests for the GitLab DAST formatter: schema 15.2.1, ids, times, severities, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    SCHEMAS,
+    hostile_finding,
+    make_finding,
+    make_report,
+    make_result,
+    sample_reports,
+)
+from jsonschema import Draft7Validator
+
+from scangate.formats import formatter
+from scangate.formats.gitlab_dast import GitLabDastFormatter
+from scangate.formats.interface import Report
+from scangate.gate import Verdict
+from scangate.model import CountSummary, Finding, ScanStatus, Severity
+from scangate.policy import IgnoreRule
+
+_GITLAB_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft7Validator:
+    """The 15.2.1 schema, with format checking on as well as its URL patterns."""
+    schema = json.loads((SCHEMAS / "gitlab-dast-report-format.json").read_text("utf-8"))
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+def render(report: Report) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(GitLabDastFormatter().render(report))
+    return document
+
+
+def vulnerabilities(report: Report) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = render(report)["vulnerabilities"]
+    return found
+
+
+def assert_valid(document: dict[str, Any], validator: Draft7Validator) -> None:
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    assert not errors, f"{list(errors[0].absolute_path)}: {errors[0].message}"
+
+
+def test_registry_name_and_filename() -> None:
+    gitlab = formatter("gitlab-dast")
+    assert isinstance(gitlab, GitLabDastFormatter)
+    assert (gitlab.name, gitlab.filename) == ("gitlab-dast", "gl-dast-report.json")
+
+
+@pytest.fixture(scope="module")
+def rendered(reports: dict[str, Report]) -> dict[str, dict[str, Any]]:
+    """Every sample report, rendered once (the 10,000-finding one takes a while)."""
+    return {shape: render(report) for shape, report in reports.items()}
+
+
+@pytest.mark.parametrize("shape", sorted(sample_reports()))
+def test_every_sample_validates_against_the_schema(
+    shape: str,
+    reports: dict[str, Report],
+    rendered: dict[str, dict[str, Any]],
+    validator: Draft7Validator,
+) -> None:
+    report = reports[shape]
+    document = rendered[shape]
+    assert_valid(document, validator)
+    assert document["version"] == "15.2.1"
+    judgements = sum(len(e.judgements) for e in report.evaluations)
+    assert len(document["vulnerabilities"]) == judgements, "one vulnerability per finding"
+
+
+def test_analyzer_is_scangate_and_scanner_is_the_provider(reports: dict[str, Report]) -> None:
+    scan = render(reports["one"])["scan"]
+    assert scan["analyzer"]["id"] == "scangate"
+    assert scan["analyzer"]["version"] == "0.1.0"
+    assert scan["analyzer"]["url"].startswith("https://")
+    assert scan["scanner"]["id"] == "cyberorigen"
+    assert scan["scanner"]["name"] == "CyberOrigen"
+    assert scan["type"] == "dast"
+
+
+def test_times_are_utc_without_zone(reports: dict[str, Report]) -> None:
+    scan = render(reports["one"])["scan"]
+    assert (scan["start_time"], scan["end_time"]) == ("2026-11-22T10:00:00", "2026-11-22T10:12:30")
+    tokyo = timezone(timedelta(hours=9))
+    result = replace(
+        make_result([]),
+        started_at=datetime(2026, 11, 22, 19, 0, 0, 999_999, tzinfo=tokyo),
+        finished_at=datetime(2026, 11, 22, 10, 5, 0),  # naive: already UTC
+    )
+    scan = render(make_report(result=result))["scan"]
+    assert (scan["start_time"], scan["end_time"]) == ("2026-11-22T10:00:00", "2026-11-22T10:05:00")
+    assert _GITLAB_TIME.match(scan["start_time"]) and _GITLAB_TIME.match(scan["end_time"])
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [
+        (Severity.INFO, "Info"),
+        (Severity.LOW, "Low"),
+        (Severity.MEDIUM, "Medium"),
+        (Severity.HIGH, "High"),
+        (Severity.CRITICAL, "Critical"),
+    ],
+)
+def test_severity_mapping(severity: Severity, expected: str) -> None:
+    (vulnerability,) = vulnerabilities(make_report([make_finding(3, severity=severity)]))
+    assert vulnerability["severity"] == expected
+
+
+def test_ids_are_deterministic_uuids_independent_of_other_findings() -> None:
+    a, b = make_finding(1), make_finding(2)
+    alone = vulnerabilities(make_report([a]))[0]["id"]
+    (together,) = [
+        v["id"] for v in vulnerabilities(make_report([b, a])) if a.fingerprint in v["description"]
+    ]
+    assert together == alone
+    assert uuid.UUID(alone).version == 5
+    assert vulnerabilities(make_report([a]))[0]["id"] == alone
+
+
+def test_ids_are_unique_even_for_duplicate_findings(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
+    ids = [v["id"] for v in rendered["many"]["vulnerabilities"]]
+    assert len(ids) == 10_000
+    assert len(set(ids)) == len(ids)
+    twice = vulnerabilities(make_report([make_finding(1), make_finding(1)]))
+    assert twice[0]["id"] != twice[1]["id"]
+
+
+def test_identifiers_rule_first_then_cwe_and_cve() -> None:
+    finding = make_finding(1, cve_ids=("CVE-2024-1234", "not a cve"), cwe_ids=(89, 79))
+    (vulnerability,) = vulnerabilities(make_report([finding]))
+    identifiers = vulnerability["identifiers"]
+    assert identifiers[0] == {"type": "cyberorigen_rule", "name": finding.title, "value": "rule-1"}
+    assert [(i["type"], i["value"]) for i in identifiers[1:]] == [
+        ("cwe", "89"),
+        ("cwe", "79"),
+        ("cve", "CVE-2024-1234"),
+        ("cve", "not a cve"),
+    ]
+    assert identifiers[1]["url"] == "https://cwe.mitre.org/data/definitions/89.html"
+    assert identifiers[3]["url"] == "https://nvd.nist.gov/vuln/detail/CVE-2024-1234"
+    assert "url" not in identifiers[4], "only a well-formed CVE id gets a link"
+
+
+def test_location_is_normalized_and_carries_no_credentials() -> None:
+    finding = make_finding(
+        1, url="https://user:pw@app.example.com:8443/api/items/42/edit?q=1", parameter="q"
+    )
+    (vulnerability,) = vulnerabilities(make_report([finding]))
+    assert vulnerability["location"] == {
+        "hostname": "https://app.example.com:8443",
+        "method": "GET",
+        "path": "/api/items/{id}/edit",
+        "param": "q",
+    }
+
+
+def test_evidence_request_and_response_are_structured() -> None:
+    finding = make_finding(
+        1,
+        request="GET /a?q=1 HTTP/1.1\r\nHost: app.example.com\r\nX-Test: 1\r\n\r\nbody",
+        response="HTTP/1.1 500 Internal Server Error\nContent-Type: text/plain\n\nSQL syntax",
+    )
+    (vulnerability,) = vulnerabilities(make_report([finding]))
+    evidence = vulnerability["evidence"]
+    assert evidence["request"] == {
+        "headers": [
+            {"name": "Host", "value": "app.example.com"},
+            {"name": "X-Test", "value": "1"},
+        ],
+        "method": "GET",
+        "url": finding.url,
+        "body": "body",
+    }
+    assert evidence["response"] == {
+        "headers": [{"name": "Content-Type", "value": "text/plain"}],
+        "reason_phrase": "Internal Server Error",
+        "status_code": 500,
+        "body": "SQL syntax",
+    }
+
+
+def test_unparsed_response_is_kept_as_an_indented_code_block() -> None:
+    finding = make_finding(1, response="stack trace\n[x](javascript:alert(1))")
+    (vulnerability,) = vulnerabilities(make_report([finding]))
+    assert "response" not in vulnerability["evidence"]
+    assert "\n    stack trace\n    [x](javascript:alert(1))" in vulnerability["description"]
+
+
+def test_links_are_http_only_and_limits_hold(validator: Draft7Validator) -> None:
+    finding = make_finding(
+        1,
+        title="t" * 1_000,
+        remediation="r" * 20_000,
+        references=("https://example.org/a", "javascript:alert(1)", "ftp://x", "http://b c"),
+        console_url="javascript:alert(2)",
+    )
+    document = render(make_report([finding]))
+    assert_valid(document, validator)
+    (vulnerability,) = document["vulnerabilities"]
+    urls = [link["url"] for link in vulnerability["links"]]
+    assert urls == ["https://example.org/a"]
+    assert len(vulnerability["name"]) <= 255
+    assert len(vulnerability["solution"]) <= 7000
+    assert vulnerability["solution"].endswith("more characters cut by scangate]")
+
+
+def test_ignored_and_false_positive_findings_are_included_and_explained() -> None:
+    findings = [make_finding(1), make_finding(2, false_positive=True, provider_status="fp")]
+    ignore = (IgnoreRule(index=0, rule="rule-1", reason="accepted (SEC-1)"),)
+    ignored, false_positive = sorted(
+        vulnerabilities(make_report(findings, ignore=ignore)), key=lambda v: v["name"]
+    )
+    assert (
+        "Gate decision: ignored\\: ignored by ignore\\[0\\]\\: accepted \\(SEC\\-1\\)"
+        in (ignored["description"])
+    )
+    assert "flags" not in ignored
+    assert false_positive["flags"] == [
+        {
+            "type": "flagged-as-likely-false-positive",
+            "origin": "CyberOrigen",
+            "description": "CyberOrigen marked this a false positive (fp)",
+        }
+    ]
+
+
+def test_scanned_resources_are_deduplicated_and_sorted() -> None:
+    url = "https://app.example.com/b"
+    findings = [
+        make_finding(1, url=url, method="GET"),
+        make_finding(2, url=url, method="GET", rule_id="other"),
+        make_finding(3, url="https://app.example.com/a", method="POST"),
+        make_finding(5, url="javascript:alert(1)"),
+    ]
+    resources = render(make_report(findings))["scan"]["scanned_resources"]
+    assert [(r["method"], r["url"], r["type"]) for r in resources] == [
+        ("GET", "https://app.example.com", "url"),
+        ("GET", url, "url"),
+        ("POST", "https://app.example.com/a", "url"),
+    ]
+
+
+def test_complete_scan_succeeds_with_a_verdict_message(reports: dict[str, Report]) -> None:
+    scan = render(reports["one"])["scan"]
+    assert scan["status"] == "success"
+    assert [m["level"] for m in scan["messages"]] == ["info"]
+    assert "verdict" in scan["messages"][0]["value"]
+
+
+@pytest.mark.parametrize(
+    ("status", "completeness", "message", "level"),
+    [
+        (ScanStatus.FAILED, 100, "scanner crashed", "fatal"),
+        (ScanStatus.TIMED_OUT, 100, "gave up after 60m", "fatal"),
+        (ScanStatus.COMPLETED, 80, "", "warn"),
+    ],
+)
+def test_incomplete_scan_is_a_failure_with_a_message(
+    status: ScanStatus, completeness: int, message: str, level: str, validator: Draft7Validator
+) -> None:
+    result = make_result(
+        [make_finding(1)], status=status, completeness=completeness, message=message
+    )
+    document = render(make_report(result=result))
+    assert_valid(document, validator)
+    scan = document["scan"]
+    assert scan["status"] == "failure"
+    (problem,) = [m for m in scan["messages"] if m["level"] != "info"]
+    assert "did not complete" in problem["value"]
+    assert problem["level"] == level
+    assert (message or "80% of its checks ran") in problem["value"]
+
+
+def test_interrupted_report_is_a_fatal_failure(validator: Draft7Validator) -> None:
+    result = make_result([make_finding(1)], status=ScanStatus.INTERRUPTED)
+    document = render(make_report(result=result, interrupted="SIGTERM"))
+    assert_valid(document, validator)
+    assert document["scan"]["status"] == "failure"
+    first = document["scan"]["messages"][0]
+    assert first["level"] == "fatal"
+    assert "SIGTERM" in first["value"]
+
+
+def test_report_without_scans_is_valid_and_failed(validator: Draft7Validator) -> None:
+    document = render(Report(evaluations=(), verdict=Verdict.PASSED))
+    assert_valid(document, validator)
+    assert document["scan"]["status"] == "failure"
+    assert document["vulnerabilities"] == []
+
+
+def test_count_only_provider_says_details_live_in_the_console(
+    validator: Draft7Validator,
+) -> None:
+    alerts = [
+        Finding.create(
+            provider="vaddy",
+            rule_id="vaddy-alert",
+            title=f"VAddy alert {n} (details in the VAddy console)",
+            severity=Severity.HIGH,
+            url="https://console.vaddy.net/scan/1",
+            fingerprint=f"vaddy:proj:{n}",
+        )
+        for n in (1, 2)
+    ]
+    summary = CountSummary(alert_count=2, scan_count=120, checks=("SQL Injection", "XSS"))
+    result = make_result(
+        alerts, provider="vaddy", scanner="VAddy", target="proj", count_summary=summary
+    )
+    document = render(make_report(result=result))
+    assert_valid(document, validator)
+    (note,) = [m for m in document["scan"]["messages"] if "reports only" in m["value"]]
+    assert note["value"] == (
+        "VAddy reports only how many alerts it found, not what they are: 2 alert(s) over 120 "
+        "scan request(s). Checks run: SQL Injection, XSS. The details live in the VAddy "
+        "console: https://console.example.com/scans/scan_abc123"
+    )
+    assert document["scan"]["scanned_resources"] == [], "the console is not a scanned resource"
+    locations = [v["location"] for v in document["vulnerabilities"]]
+    assert [loc["param"] for loc in locations] == ["vaddy:proj:1", "vaddy:proj:2"]
+    assert all("reports only how many" in v["description"] for v in document["vulnerabilities"])
+
+
+def test_hostile_text_is_encodable_inert_and_free_of_control_characters(
+    reports: dict[str, Report],
+) -> None:
+    text = GitLabDastFormatter().render(reports["hostile"])
+    text.encode("utf-8")  # no lone surrogate survives
+    document = json.loads(text)
+    for value in _strings(document):
+        assert not _CONTROL.search(value)
+    for vulnerability in document["vulnerabilities"]:
+        for line in vulnerability["description"].splitlines():
+            # Raw markup appears only inside the indented (code block) evidence.
+            assert "<script>" not in line or line.startswith("    ")
+        assert "<script>" not in vulnerability["solution"]
+        assert all(link["url"].startswith("https://") for link in vulnerability.get("links", []))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def test_identifier_of_only_control_characters_still_validates(
+    validator: Draft7Validator,
+) -> None:
+    finding = hostile_finding(1)
+    finding = replace(finding, rule_id="\x00\x01", method="\x02", cve_ids=("\x03",))
+    document = render(make_report([finding]))
+    assert_valid(document, validator)
+    assert document["vulnerabilities"][0]["identifiers"][0]["value"] == "unknown"
+
+
+_RENDER_IN_SUBPROCESS = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from conftest import hostile_finding, make_finding, make_report
+from scangate.formats import formatter
+report = make_report([make_finding(i) for i in range(40)] + [hostile_finding(i) for i in range(3)])
+sys.stdout.buffer.write(formatter(sys.argv[2]).render(report).encode("utf-8"))
+"""
+
+
+def render_with_hash_seed(seed: str, name: str) -> bytes:
+    """Render in a fresh interpreter: set and dict-of-str orders change with the hash seed."""
+    tests = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    command = [sys.executable, "-c", _RENDER_IN_SUBPROCESS, tests, name]
+    return subprocess.run(command, env=env, capture_output=True, check=True).stdout
+
+
+def test_output_is_deterministic() -> None:
+    first = render_with_hash_seed("1", "gitlab-dast")
+    assert json.loads(first)["version"] == "15.2.1"
+    assert render_with_hash_seed("4242", "gitlab-dast") == first
