@@ -1,0 +1,212 @@
+"""The command line: `main(argv) -> int`. Heavy modules are imported only by the commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from scangate import __version__
+from scangate.errors import Error, ExitStatus
+
+if TYPE_CHECKING:
+    from scangate.commands import Context
+
+PROCESS_START = time.monotonic()
+"""`scan.timeout` runs from process start (design §9 "Timeout")."""
+
+EXIT_CODES = """\
+exit codes:
+  0    passed (or --report-only)
+  1    gate failed: findings exceed the policy's thresholds
+  2    usage, policy or credentials error
+  3    provider error (credentials rejected, API error after retries, unexpected payload)
+  4    scan did not complete (timeout, failed, cancelled, partial with fail_on_incomplete)
+  130  interrupted by SIGINT
+  143  terminated by SIGTERM
+"""
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_flag(name: str) -> bool:
+    """Read a boolean `SCANGATE_*` variable strictly; garbage is a usage error."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise Error(f"{name}={value!r} is not a boolean", hint="use true or false")
+
+
+def _env_help(text: str, env: str) -> str:
+    return f"{text} (env: {env})"
+
+
+def _add_policy_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy",
+        default=os.environ.get("SCANGATE_POLICY"),
+        help=_env_help("policy file (default: ./.scangate.yml)", "SCANGATE_POLICY"),
+    )
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out-dir",
+        default=os.environ.get("SCANGATE_OUT_DIR"),
+        help=_env_help("reports directory, overriding reports.dir", "SCANGATE_OUT_DIR"),
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        default=None,
+        help=_env_help(
+            "write every report and exit 0 whatever the verdict (GitLab ingests security "
+            "reports only from jobs that succeed; gate in a later job)",
+            "SCANGATE_REPORT_ONLY",
+        ),
+    )
+
+
+def _add_sandbox_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox",
+        nargs="?",
+        const="findings",
+        default=os.environ.get("SCANGATE_SANDBOX") or None,
+        metavar="SCENARIO",
+        help=_env_help(
+            "run against the bundled emulator of the policy's provider on 127.0.0.1 "
+            "(no account, no quota); SCENARIO defaults to 'findings'",
+            "SCANGATE_SANDBOX",
+        ),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (the only long function here, as house style allows)."""
+    parser = argparse.ArgumentParser(
+        prog="scangate",
+        description="Gate a CI/CD pipeline on a commercial web-vulnerability (DAST) scan.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"scangate {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=None,
+        help=_env_help(
+            "show tracebacks and HTTP debug output (secrets redacted)", "SCANGATE_DEBUG"
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="start a scan, wait, gate and write reports")
+    _add_policy_options(run)
+    _add_report_options(run)
+    _add_sandbox_option(run)
+
+    start = commands.add_parser("start", help="start a scan and print its id (first half of run)")
+    _add_policy_options(start)
+    _add_report_options(start)
+
+    wait = commands.add_parser("wait", help="wait for a started scan, gate it, write reports")
+    _add_policy_options(wait)
+    _add_report_options(wait)
+    wait.add_argument(
+        "--scan-id",
+        default=os.environ.get("SCANGATE_SCAN_ID"),
+        help=_env_help(
+            "the scan to wait for (default: the one `scangate start` recorded in the reports "
+            "directory)",
+            "SCANGATE_SCAN_ID",
+        ),
+    )
+
+    gate = commands.add_parser("gate", help="re-gate saved scangate.json results (merges several)")
+    _add_policy_options(gate)
+    _add_report_options(gate)
+    gate.add_argument(
+        "--results", action="append", required=True, metavar="FILE", help="a scangate.json file"
+    )
+
+    baseline = commands.add_parser("baseline", help="write a baseline of the current findings")
+    baseline.add_argument("--results", action="append", required=True, metavar="FILE")
+    baseline.add_argument("-o", "--output", required=True, metavar="FILE")
+
+    validate = commands.add_parser("validate", help="check the policy, print effective settings")
+    _add_policy_options(validate)
+
+    commands.add_parser("providers", help="list providers, options, credentials, capabilities")
+
+    sandbox = commands.add_parser("sandbox", help="serve a provider emulator on 127.0.0.1")
+    sandbox.add_argument("--provider", required=True)
+    sandbox.add_argument("--scenario", default="findings")
+    sandbox.add_argument("--port", type=int, default=0)
+
+    commands.add_parser("schema", help="print the policy JSON Schema")
+    return parser
+
+
+def _report_only(args: argparse.Namespace) -> bool:
+    if getattr(args, "report_only", None) is None:
+        return env_flag("SCANGATE_REPORT_ONLY")
+    return bool(args.report_only)
+
+
+def _dispatch(args: argparse.Namespace, context: Context) -> int:
+    from scangate import commands
+
+    handlers = {
+        "run": commands.run,
+        "start": commands.start,
+        "wait": commands.wait,
+        "gate": commands.gate,
+        "baseline": commands.baseline,
+        "validate": commands.validate,
+        "providers": commands.providers,
+        "sandbox": commands.sandbox,
+        "schema": commands.schema,
+    }
+    return int(handlers[args.command](args, context))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run scangate with `argv` (default: `sys.argv[1:]`) and return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = (
+        bool(args.debug)
+        if args.debug is not None
+        else os.environ.get("SCANGATE_DEBUG", "").strip().lower() in _TRUE
+    )
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return ExitStatus.USAGE_ERROR
+    from scangate.commands import Context
+
+    context = Context.create(debug=debug, process_start=PROCESS_START)
+    try:
+        if hasattr(args, "report_only"):
+            args.report_only = _report_only(args)
+        return _dispatch(args, context)
+    except Error as exc:
+        context.console.line(f"error: {exc.diagnostics()}")
+        if debug:
+            context.traceback()
+        return int(exc.exit_status)
+    except KeyboardInterrupt:
+        context.console.line("interrupted")
+        return ExitStatus.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback by default
+        context.console.line(f"internal error: {type(exc).__name__}: {exc}")
+        context.console.line("this is a bug in scangate; rerun with --debug and report it")
+        if debug:
+            context.traceback()
+        return ExitStatus.PROVIDER_ERROR

@@ -1,0 +1,436 @@
+"""One HTTP client for every provider: retries, timeouts, size caps, rate limits, error mapping."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.util.retry import Retry
+
+from scangate import __version__
+from scangate.errors import (
+    AmbiguousStartError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderUnavailableError,
+    UnexpectedResponseError,
+)
+from scangate.redact import Redactor
+
+USER_AGENT = f"scangate/{__version__}"
+DEFAULT_TIMEOUT = (10.0, 30.0)
+"""(connect, read) seconds for every request."""
+MAX_BODY_BYTES = 32 * 1024 * 1024
+"""A response larger than this is refused: no scanner page is that big, a broken proxy may be."""
+MAX_REDIRECTS = 5
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+_BODY_IN_ERRORS = 300
+"""Characters of a response body quoted in an error message."""
+
+ErrorDetail = Callable[[requests.Response, Any], str]
+"""Extracts the provider's own error text from a failed response and its parsed body."""
+
+
+def _default_detail(response: requests.Response, body: Any) -> str:
+    if isinstance(body, Mapping):
+        for key in ("detail", "error_message", "message", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, Mapping) and isinstance(value.get("message"), str):
+                return str(value["message"])
+    return response.text[:_BODY_IN_ERRORS].strip()
+
+
+class _UnsafeRedirect(requests.exceptions.RequestException):
+    """A redirect would resend a request body (a password, a scan) to another host."""
+
+
+class _Session(requests.Session):
+    """A session that drops every secret header on a redirect to another host.
+
+    A 307/308 redirect keeps the method and the body; to another host that body (a login form
+    with the password, a scan request) is not resent at all: `_UnsafeRedirect` is raised.
+    """
+
+    secret_headers: tuple[str, ...] = ()
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        old = urlsplit(response.request.url or "")
+        new = urlsplit(prepared_request.url or "")
+        if (old.hostname, old.port, old.scheme) != (new.hostname, new.port, new.scheme):
+            for name in self.secret_headers:
+                prepared_request.headers.pop(name, None)
+            if prepared_request.body is not None:
+                raise _UnsafeRedirect(f"redirected with its body to {new.netloc}")
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when a failed request provably never reached the server.
+
+    No connection was made (refused, unresolvable, connect timeout), or the proxy or the TLS
+    handshake failed before the request was written.
+    """
+    never = (
+        requests.exceptions.ConnectTimeout,
+        requests.exceptions.SSLError,
+        requests.exceptions.ProxyError,
+    )
+    if isinstance(exc, never):
+        return True
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)
+
+
+@dataclass
+class RateLimitState:
+    """What the provider last said about its request budget (`X-RateLimit-*`, `Retry-After`)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float | None = None
+    """Wall-clock epoch seconds when the window resets."""
+    hold_until: float = 0.0
+    """Wall-clock epoch seconds before which no request may be sent (`Retry-After`)."""
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    try:
+        return int(float(headers[name]))
+    except (KeyError, ValueError):
+        return None
+
+
+def parse_retry_after(value: str, now: float) -> float | None:
+    """Return the epoch time a `Retry-After` header (seconds or HTTP date) points at."""
+    try:
+        return now + max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+class HttpClient:
+    """Sends a provider's requests; every failure becomes a `ProviderError` with a diagnosis."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        redactor: Redactor,
+        credential_hint: str,
+        verify: bool | str = True,
+        secret_headers: Iterable[str] = ("Authorization", "X-API-Key"),
+        error_detail: ErrorDetail = _default_detail,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int = 4,
+        backoff: float = 0.5,
+        backoff_max: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
+        """Create a new `HttpClient` for `provider` at `base_url`.
+
+        `credential_hint` names the credential variables for 401/403 diagnoses. Idempotent
+        methods are retried `retries` times on connection errors, read timeouts, 429 and 5xx
+        (urllib3 `Retry`, honouring `Retry-After`); other methods only when the connection
+        was never made. Bodies over `max_body` bytes are refused.
+        """
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.redact = redactor
+        self.credential_hint = credential_hint
+        self.error_detail = error_detail
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.max_body = max_body
+        self.clock = clock
+        self.sleep = sleep
+        self.rate = RateLimitState()
+        self.requests_sent = 0
+        self._lock = threading.Lock()
+        self.default_headers: dict[str, str] = {}
+        self.on_unauthorized: Callable[[], bool] | None = None
+        """Set by a provider whose tokens expire: called on a 401, it renews the credentials
+        in `default_headers` and returns True, and the request is then sent once more."""
+        self._idempotent = self._session(
+            verify,
+            secret_headers,
+            Retry(
+                total=retries,
+                connect=retries,
+                read=retries,
+                status=retries,
+                other=0,
+                allowed_methods=None,
+                status_forcelist=RETRY_STATUSES,
+                backoff_factor=backoff,
+                backoff_max=backoff_max,
+                respect_retry_after_header=True,
+                raise_on_status=False,
+                raise_on_redirect=False,
+            ),
+        )
+        # A create/start request is never retried once it may have reached the server:
+        # only connection failures (nothing sent) are retried.
+        self._once = self._session(
+            verify,
+            secret_headers,
+            Retry(
+                total=retries,
+                connect=retries,
+                read=0,
+                status=0,
+                other=0,
+                allowed_methods=None,
+                backoff_factor=backoff,
+                backoff_max=backoff_max,
+                raise_on_status=False,
+                raise_on_redirect=False,
+            ),
+        )
+
+    @staticmethod
+    def _session(verify: bool | str, secret_headers: Iterable[str], retry: Retry) -> _Session:
+        session = _Session()
+        session.secret_headers = tuple(secret_headers)
+        session.verify = verify
+        session.max_redirects = MAX_REDIRECTS
+        session.trust_env = True
+        session.headers["User-Agent"] = USER_AGENT
+        session.headers["Accept"] = "application/json"
+        adapter = HTTPAdapter(max_retries=retry)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def url(self, path: str) -> str:
+        """Join `path` to the base URL; an absolute URL must stay on the base URL's host."""
+        if "://" not in path:
+            return self.base_url + "/" + path.lstrip("/")
+        target = urlsplit(urljoin(self.base_url + "/", path))
+        base = urlsplit(self.base_url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise UnexpectedResponseError(
+                f"{self.provider} pointed to another host ({target.netloc}); not following it"
+            )
+        return target.geturl()
+
+    def _hold(self) -> None:
+        """Wait out a `Retry-After` the provider gave (design §9 "Faults")."""
+        wait = self.rate.hold_until - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+
+    def _note_headers(self, response: requests.Response) -> None:
+        headers = response.headers
+        with self._lock:
+            limit = _header_int(headers, "X-RateLimit-Limit")
+            remaining = _header_int(headers, "X-RateLimit-Remaining")
+            reset = _header_int(headers, "X-RateLimit-Reset")
+            if limit is not None:
+                self.rate.limit = limit
+            if remaining is not None:
+                self.rate.remaining = remaining
+            if reset is not None:
+                # A small value is "seconds from now", a large one a Unix time.
+                self.rate.reset_at = reset if reset > 1_000_000_000 else self.clock() + reset
+            if "Retry-After" in headers:
+                until = parse_retry_after(headers["Retry-After"], self.clock())
+                if until is not None:
+                    self.rate.hold_until = max(self.rate.hold_until, until)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        creates: bool = False,
+        idempotent: bool | None = None,
+        accept_status: Iterable[int] = (),
+        reauth: bool = True,
+    ) -> requests.Response:
+        """Send one request and return the response, or raise a `ProviderError`.
+
+        `creates` marks a request that creates something (a scan): it is never retried once
+        it may have been sent, and a lost answer raises `AmbiguousStartError`.
+        `idempotent` overrides the method's default (a search sent as POST is safe to retry).
+        `accept_status` lists non-2xx statuses the caller handles itself.
+        `reauth=False` skips `on_unauthorized` (for the login and refresh calls themselves).
+        """
+        accepted = frozenset(accept_status)
+        options = {"params": params, "json": json_body, "data": data, "headers": headers}
+        response = self._send(method, path, creates, idempotent, options)
+        if response.status_code == 401 and 401 not in accepted and reauth:
+            # A 401 means the request was refused, so even a creating one may be sent again.
+            if self.on_unauthorized is not None and self.on_unauthorized():
+                response = self._send(method, path, creates, idempotent, options)
+        if response.ok or response.status_code in accepted:
+            return response
+        raise self.status_error(response, creates)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        creates: bool,
+        idempotent: bool | None,
+        options: Mapping[str, Any],
+    ) -> requests.Response:
+        """Send one request (with the session's retries); map transport failures to errors.
+
+        `options` holds `request()`'s `params`, `json`, `data` and `headers`.
+        """
+        self._hold()
+        url = self.url(path)
+        session = (
+            self._idempotent if self._is_idempotent(method, creates, idempotent) else self._once
+        )
+        merged = {**self.default_headers, **(options["headers"] or {})}
+        try:
+            response = session.request(
+                method,
+                url,
+                params=options["params"],
+                json=options["json"],
+                data=options["data"],
+                headers=merged,
+                timeout=self.timeout,
+                stream=True,
+            )
+            self._read_capped(response)
+        except requests.exceptions.ConnectionError as exc:
+            raise self._connection_error(method, url, exc, creates) from None
+        except requests.exceptions.Timeout as exc:
+            raise self._connection_error(method, url, exc, creates) from None
+        except requests.exceptions.TooManyRedirects:
+            raise ProviderError(
+                f"{self.provider}: more than {MAX_REDIRECTS} redirects for {self.redact(url)}"
+            ) from None
+        except _UnsafeRedirect as exc:
+            raise ProviderError(
+                f"{self.provider}: {method.upper()} {urlsplit(url).path} was {exc}; "
+                "not sending it there",
+                hint="set provider.base_url to the address the provider redirects to",
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise ProviderUnavailableError(
+                f"{self.provider}: request failed: {self.redact(str(exc))}"
+            ) from None
+        finally:
+            with self._lock:
+                self.requests_sent += 1
+        self._note_headers(response)
+        return response
+
+    @staticmethod
+    def _is_idempotent(method: str, creates: bool, idempotent: bool | None) -> bool:
+        if creates:
+            return False
+        if idempotent is not None:
+            return idempotent
+        return method.upper() not in ("POST", "PATCH")
+
+    def _read_capped(self, response: requests.Response) -> None:
+        chunks, size = [], 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > self.max_body:
+                response.close()
+                raise UnexpectedResponseError(
+                    f"{self.provider}: response over {self.max_body:,} bytes refused"
+                )
+            chunks.append(chunk)
+        response._content = b"".join(chunks)  # noqa: SLF001 - requests' own cache of the body
+
+    def _connection_error(
+        self, method: str, url: str, exc: Exception, creates: bool
+    ) -> ProviderError:
+        host = urlsplit(url).netloc
+        reason = self.redact(type(exc).__name__)
+        if creates and not _never_sent(exc):
+            return AmbiguousStartError(
+                f"{self.provider}: the start request to {host} got no answer ({reason})"
+            )
+        hint = "check the network and provider.base_url; the provider may be down"
+        if isinstance(exc, requests.exceptions.SSLError):
+            hint = "TLS failed; for a private CA set provider.verify_tls to its bundle path"
+        return ProviderUnavailableError(
+            f"{self.provider}: cannot reach {host} ({reason}) after {self.retries} retries",
+            hint=hint,
+        )
+
+    def status_error(self, response: requests.Response, creates: bool = False) -> ProviderError:
+        """Map a failed response to the right `ProviderError` with the provider's own words."""
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        detail = self.redact(" ".join(self.error_detail(response, body).split())[:_BODY_IN_ERRORS])
+        where = f"{response.request.method} {urlsplit(response.url).path}"
+        said = f": {detail}" if detail else ""
+        if status in (401, 403):
+            verb = "rejected the credentials" if status == 401 else "refused access"
+            return ProviderAuthError(
+                f"{self.provider} {verb} (HTTP {status} on {where}){said}",
+                hint=f"check {self.credential_hint}",
+            )
+        if status == 429:
+            return ProviderRateLimitError(
+                f"{self.provider} rate limit exceeded (HTTP 429 on {where}){said}",
+                hint="wait for the quota to reset, or lower the request rate",
+            )
+        if creates and status >= 500:
+            return AmbiguousStartError(f"{self.provider}: start failed with HTTP {status}{said}")
+        return ProviderError(f"{self.provider} API error (HTTP {status} on {where}){said}")
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request and parse its JSON body.
+
+        A malformed body on an idempotent request is retried like a 5xx (design §9 "Faults");
+        on a creating request it is an ambiguous start.
+        """
+        creates = bool(kwargs.get("creates"))
+        idempotent = self._is_idempotent(method, creates, kwargs.get("idempotent"))
+        attempts = self.retries + 1 if idempotent else 1
+        for attempt in range(attempts):
+            response = self.request(method, path, **kwargs)
+            try:
+                return json.loads(response.content.decode("utf-8")) if response.content else None
+            except (UnicodeDecodeError, ValueError):
+                if attempt + 1 < attempts:
+                    self.sleep(min(self.backoff * 2**attempt, self.backoff_max))
+        where = f"{method.upper()} {urlsplit(self.url(path)).path}"
+        if creates:
+            raise AmbiguousStartError(f"{self.provider}: the start answer was not JSON ({where})")
+        raise UnexpectedResponseError(
+            f"{self.provider} returned malformed JSON for {where}"
+            + (f" {attempts} times" if attempts > 1 else "")
+        )

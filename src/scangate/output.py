@@ -1,0 +1,84 @@
+"""Writing what a run produced: the report files and the user-facing log lines."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from scangate.errors import OutputError
+from scangate.formats import Report, formatter
+from scangate.gate import Decision
+from scangate.model import Severity
+from scangate.redact import Redactor
+from scangate.text import no_workflow_commands
+
+
+class Console:
+    """Diagnostics to stderr: every line redacted and stripped of workflow commands."""
+
+    def __init__(self, redactor: Redactor, stream: TextIO | None = None) -> None:
+        """Create a new `Console` writing to `stream` (stderr by default)."""
+        self.redact = redactor
+        self.stream = stream or sys.stderr
+
+    def line(self, text: str) -> None:
+        """Write one line (or several) of diagnostics."""
+        for part in self.redact(text).splitlines() or [""]:
+            self.stream.write(no_workflow_commands(f"scangate: {part}") + "\n")
+        self.stream.flush()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(report: Report, formats: Iterable[str], out_dir: Path) -> list[Path]:
+    """Render each format and write it into `out_dir`; return the paths written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the reports directory {out_dir}: {exc.strerror}"
+        ) from None
+    written = []
+    for name in formats:
+        fmt = formatter(name)
+        path = out_dir / fmt.filename
+        try:
+            _write_atomically(path, fmt.render(report))
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        written.append(path)
+    return written
+
+
+def summary_line(report: Report) -> str:
+    """One line: the verdict and what was counted, ignored and baselined."""
+    judgements = [j for e in report.evaluations for j in e.judgements]
+    failing = [j for j in judgements if j.decision is Decision.FAILING]
+    counted = [j for j in judgements if j.decision.counted]
+    by_severity = ", ".join(
+        f"{n} {s.label}"
+        for s in sorted(Severity, reverse=True)
+        if (n := sum(1 for j in counted if j.finding.severity is s))
+    )
+    ignored = sum(
+        1 for j in judgements if j.decision in (Decision.IGNORED, Decision.FALSE_POSITIVE)
+    )
+    baselined = sum(1 for j in judgements if j.decision is Decision.BASELINED)
+    counted_text = f"{len(counted)} counted" + (f" ({by_severity})" if by_severity else "")
+    return (
+        f"{report.verdict.value.upper()}: {counted_text}, {len(failing)} failing, "
+        f"{ignored} ignored, {baselined} baselined"
+    )

@@ -1,0 +1,1 @@
+"""Tests for the provider adapters, one module per provider."""

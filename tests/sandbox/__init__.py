@@ -1,0 +1,1 @@
+"""Tests of the sandbox emulators and their runtime."""

@@ -1,0 +1,499 @@
+"""The shared HTTP client: headers, timeouts, retries, rate limits, size caps, redirects, secrets.
+
+Most tests fake the network with `responses`; redirects and dropped connections use tiny real
+HTTP servers on 127.0.0.1 ("localhost" names the second host of a cross-host redirect).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from scangate import __version__
+from scangate.errors import (
+    AmbiguousStartError,
+    ExitStatus,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderUnavailableError,
+    UnexpectedResponseError,
+)
+from scangate.http import DEFAULT_TIMEOUT, HttpClient, parse_retry_after
+from scangate.redact import REDACTED, Redactor
+
+BASE = "https://api.scanner.test/v1"
+KEY = "sk_live_4f3e2d1c0b9a8877"
+NOW = 1_766_311_200.0
+"""2025-12-21T10:00:00Z on the fake wall clock."""
+
+
+class Fake:
+    """A fake wall clock and the sleeps a client asked for."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake() -> Fake:
+    """The fake clock and sleep."""
+    return Fake()
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    """Every request must be registered, and every registered response used."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        yield rsps
+
+
+def client(fake: Fake, base_url: str = BASE, **options: Any) -> HttpClient:
+    """A client with an API key header, no backoff and the fake clock."""
+    options.setdefault("backoff", 0)
+    made = HttpClient(
+        provider="scanner",
+        base_url=base_url,
+        redactor=Redactor([KEY]),
+        credential_hint="SCANNER_API_KEY",
+        clock=fake.clock,
+        sleep=fake.sleep,
+        **options,
+    )
+    made.default_headers["X-API-Key"] = KEY
+    return made
+
+
+# Headers and timeouts.
+
+
+def test_every_call_carries_user_agent_key_and_timeout(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    headers = matchers.header_matcher(
+        {"User-Agent": f"scangate/{__version__}", "Accept": "application/json", "X-API-Key": KEY}
+    )
+    mock.get(f"{BASE}/scans", json=[], match=[headers])
+    mock.post(f"{BASE}/scans", json={"id": "s1"}, status=201, match=[headers])
+    mock.delete(f"{BASE}/scans/s1", status=204, match=[headers])
+    http = client(fake)
+    assert http.json("GET", "scans") == []
+    assert http.json("POST", "/scans", json_body={"target": "x"}, creates=True) == {"id": "s1"}
+    assert http.request("DELETE", "scans/s1").status_code == 204
+    # `responses` keeps the keyword arguments `requests` passed to the adapter.
+    sent = [getattr(call.request, "req_kwargs", {}) for call in mock.calls]
+    assert [kwargs.get("timeout") for kwargs in sent] == [DEFAULT_TIMEOUT] * 3
+
+
+def test_an_absolute_url_must_stay_on_the_base_host(fake: Fake) -> None:
+    http = client(fake)
+    assert http.url(f"{BASE}/scans?page=2") == f"{BASE}/scans?page=2"
+    with pytest.raises(UnexpectedResponseError, match="another host"):
+        http.url("https://evil.test/v1/scans")
+
+
+# Retries.
+
+
+def test_idempotent_calls_retry_5xx(mock: responses.RequestsMock, fake: Fake) -> None:
+    get = mock.get(f"{BASE}/scans/1", status=503, json={"detail": "busy"})
+    with pytest.raises(ProviderError) as err:
+        client(fake, retries=2).json("GET", "scans/1")
+    assert get.call_count == 3
+    assert "HTTP 503" in err.value.message and "busy" in err.value.message
+    assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
+
+
+def test_idempotent_calls_recover_after_transient_5xx(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    mock.get(f"{BASE}/scans/1", status=502)
+    mock.get(f"{BASE}/scans/1", status=504)
+    mock.get(f"{BASE}/scans/1", json={"status": "running"})
+    assert client(fake).json("GET", "scans/1") == {"status": "running"}
+    assert len(mock.calls) == 3
+
+
+@pytest.mark.parametrize(("idempotent", "calls"), [(None, 1), (True, 5)])
+def test_post_is_retried_only_when_declared_idempotent(
+    mock: responses.RequestsMock, fake: Fake, idempotent: bool | None, calls: int
+) -> None:
+    post = mock.post(f"{BASE}/jobs/search", status=500)
+    with pytest.raises(ProviderError):
+        client(fake).json("POST", "jobs/search", json_body={}, idempotent=idempotent)
+    assert post.call_count == calls
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, AmbiguousStartError),
+        (503, AmbiguousStartError),
+        (429, ProviderRateLimitError),
+        (400, ProviderError),
+    ],
+)
+def test_a_creating_request_is_never_retried_after_sending(
+    mock: responses.RequestsMock, fake: Fake, status: int, error: type[ProviderError]
+) -> None:
+    post = mock.post(f"{BASE}/scans", status=status, headers={"Retry-After": "1"})
+    with pytest.raises(ProviderError) as err:
+        client(fake).json("POST", "scans", json_body={}, creates=True, idempotent=True)
+    assert type(err.value) is error
+    assert post.call_count == 1
+
+
+def test_malformed_json_is_retried_like_a_5xx(mock: responses.RequestsMock, fake: Fake) -> None:
+    mock.get(f"{BASE}/scans/1", body="<html>gateway</html>")
+    mock.get(f"{BASE}/scans/1", body='{"status": "runn')
+    mock.get(f"{BASE}/scans/1", json={"status": "running"})
+    http = client(fake, backoff=0.5)
+    assert http.json("GET", "scans/1") == {"status": "running"}
+    assert fake.sleeps == [0.5, 1.0]
+
+
+def test_malformed_json_after_retries_is_unexpected(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    get = mock.get(f"{BASE}/scans/1", body="not json")
+    with pytest.raises(UnexpectedResponseError, match="malformed JSON") as err:
+        client(fake, retries=3).json("GET", "scans/1")
+    assert get.call_count == 4
+    assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
+
+
+def test_malformed_json_answering_a_start_is_ambiguous(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    post = mock.post(f"{BASE}/scans", body="<html>proxy</html>", status=201)
+    with pytest.raises(AmbiguousStartError):
+        client(fake).json("POST", "scans", json_body={}, creates=True)
+    assert post.call_count == 1
+
+
+# Rate limits.
+
+
+def test_retry_after_seconds_holds_back_the_next_request(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    limited = mock.get(f"{BASE}/scans/1", status=429, headers={"Retry-After": "120"})
+    http = client(fake)
+    with pytest.raises(ProviderRateLimitError) as err:
+        http.json("GET", "scans/1")
+    assert limited.call_count == 5  # urllib3 retried the 429 itself first
+    assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
+    assert fake.sleeps == []
+    mock.replace(responses.GET, f"{BASE}/scans/1", json={"ok": True})
+    assert http.json("GET", "scans/1") == {"ok": True}
+    assert fake.sleeps == [120.0]
+    assert http.json("GET", "scans/1") == {"ok": True}
+    assert fake.sleeps == [120.0]  # once it has passed, nothing is held back
+
+
+def test_retry_after_http_date_holds_back_the_next_request(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    when = format_datetime(datetime.fromtimestamp(NOW + 90, timezone.utc), usegmt=True)
+    mock.get(f"{BASE}/a", status=503, headers={"Retry-After": when})
+    mock.get(f"{BASE}/b", json={})
+    http = client(fake, retries=0)
+    with pytest.raises(ProviderError):
+        http.json("GET", "a")
+    http.json("GET", "b")
+    assert fake.sleeps == [pytest.approx(90.0)]
+
+
+def test_parse_retry_after_rejects_garbage() -> None:
+    assert parse_retry_after("soon", NOW) is None
+    assert parse_retry_after("-5", NOW) == NOW
+
+
+@pytest.mark.parametrize(
+    ("reset", "expected"), [(str(int(NOW) + 600), NOW + 600), ("45", NOW + 45)]
+)
+def test_rate_limit_headers_are_recorded(
+    mock: responses.RequestsMock, fake: Fake, reset: str, expected: float
+) -> None:
+    headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "7", "X-RateLimit-Reset": reset}
+    mock.get(f"{BASE}/scans", json=[], headers=headers)
+    http = client(fake)
+    http.json("GET", "scans")
+    assert (http.rate.limit, http.rate.remaining, http.rate.reset_at) == (100, 7, expected)
+
+
+# Size cap.
+
+
+def test_a_body_over_the_cap_is_refused(mock: responses.RequestsMock, fake: Fake) -> None:
+    mock.get(f"{BASE}/small", body=b"[" + b"1," * 510 + b"1]")  # 1,023 bytes
+    mock.get(f"{BASE}/big", body=b" " * 1025 + b"[]")
+    http = client(fake, max_body=1024)
+    assert len(http.json("GET", "small")) == 511
+    with pytest.raises(UnexpectedResponseError, match="over 1,024 bytes"):
+        http.request("GET", "big")
+
+
+# Renewing credentials on 401.
+
+
+def test_a_401_renews_once_and_resends(mock: responses.RequestsMock, fake: Fake) -> None:
+    http = client(fake)
+    renewals: list[int] = []
+
+    def renew() -> bool:
+        renewals.append(1)
+        http.default_headers["Authorization"] = "Bearer fresh-token-123456"
+        return True
+
+    http.on_unauthorized = renew
+    mock.post(f"{BASE}/scans", status=401)
+    created = mock.post(
+        f"{BASE}/scans",
+        json={"id": "s1"},
+        match=[matchers.header_matcher({"Authorization": "Bearer fresh-token-123456"})],
+    )
+    assert http.json("POST", "scans", json_body={}, creates=True) == {"id": "s1"}
+    assert (len(renewals), created.call_count) == (1, 1)
+
+
+def test_a_second_401_is_an_auth_error(mock: responses.RequestsMock, fake: Fake) -> None:
+    http = client(fake)
+    http.on_unauthorized = lambda: True
+    denied = mock.get(f"{BASE}/scans", status=401, json={"detail": "nope"})
+    with pytest.raises(ProviderAuthError) as err:
+        http.json("GET", "scans")
+    assert denied.call_count == 2
+    assert "SCANNER_API_KEY" in err.value.diagnostics()
+
+
+@pytest.mark.parametrize("how", ["reauth-off", "accepted", "not-renewed"])
+def test_a_401_without_renewal_is_not_resent(
+    mock: responses.RequestsMock, fake: Fake, how: str
+) -> None:
+    http = client(fake)
+    called: list[int] = []
+
+    def renew() -> bool:
+        called.append(1)
+        return False
+
+    http.on_unauthorized = renew
+    denied = mock.get(f"{BASE}/scans", status=401, json={"detail": "nope"})
+    if how == "accepted":
+        assert http.request("GET", "scans", accept_status=(401,)).status_code == 401
+    else:
+        with pytest.raises(ProviderAuthError):
+            http.request("GET", "scans", reauth=how != "reauth-off")
+    assert denied.call_count == 1
+    assert len(called) == (1 if how == "not-renewed" else 0)
+
+
+# Secrets never reach an error message.
+
+
+def test_secrets_in_error_bodies_are_redacted(mock: responses.RequestsMock, fake: Fake) -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
+    body = {"detail": f"key {KEY} and token {jwt} and Authorization: Bearer abc.def-ghi"}
+    mock.get(f"{BASE}/scans", status=400, json=body)
+    with pytest.raises(ProviderError) as err:
+        client(fake).json("GET", "scans")
+    text = err.value.diagnostics()
+    assert KEY not in text and jwt not in text and "abc.def-ghi" not in text
+    assert text.count(REDACTED) == 3
+
+
+def test_secrets_in_transport_errors_are_redacted(mock: responses.RequestsMock, fake: Fake) -> None:
+    mock.get(f"{BASE}/scans", body=requests.exceptions.InvalidHeader(f"bad header {KEY}"))
+    with pytest.raises(ProviderUnavailableError) as err:
+        client(fake).json("GET", "scans")
+    assert KEY not in err.value.diagnostics()
+    assert REDACTED in err.value.message
+
+
+def test_a_token_registered_later_is_redacted_too(fake: Fake) -> None:
+    http = client(fake)
+    seen: list[str] = []
+    http.redact.on_add(seen.append)
+    http.redact.add("runtime-token-0123456789")
+    assert seen == [KEY, "runtime-token-0123456789"]
+    assert http.redact("x runtime-token-0123456789 y") == f"x {REDACTED} y"
+
+
+# Real sockets on 127.0.0.1: redirects and connections that fail.
+
+
+class Recorder:
+    """A loopback HTTP server that records requests and answers with `reply`."""
+
+    def __init__(self, reply: Callable[[BaseHTTPRequestHandler], None]) -> None:
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_one(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                recorder.seen.append((self.command, self.path, dict(self.headers), body))
+                reply(self)
+
+            do_GET = do_POST = handle_one
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def answer(handler: BaseHTTPRequestHandler, status: int = 200, **headers: str) -> None:
+    handler.send_response(status)
+    for name, value in {"Content-Type": "application/json", **headers}.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", "2")
+    handler.end_headers()
+    handler.wfile.write(b"{}")
+
+
+def hang_up(handler: BaseHTTPRequestHandler) -> None:
+    """Read the request, then close the connection without any answer."""
+    handler.close_connection = True
+
+
+@pytest.fixture
+def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Recorder]]:
+    """Servers started by a test, shut down after it; no proxy may intercept loopback."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    started: list[Recorder] = []
+    yield started
+    for server in started:
+        server.close()
+
+
+def serve(servers: list[Recorder], reply: Callable[[Any], None]) -> Recorder:
+    server = Recorder(reply)
+    servers.append(server)
+    return server
+
+
+def redirecting(location: str) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A reply that redirects everything but `/v1/landed` to `location`."""
+
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        if handler.path == "/v1/landed":
+            answer(handler)
+        else:
+            answer(handler, 302, Location=location)
+
+    return reply
+
+
+@pytest.mark.parametrize("other_host", [True, False])
+def test_a_redirect_to_another_host_drops_the_secret_headers(
+    servers: list[Recorder], fake: Fake, other_host: bool
+) -> None:
+    if other_host:
+        landing = serve(servers, answer)
+        start = serve(servers, redirecting(f"http://localhost:{landing.port}/v1/landed"))
+    else:
+        start = landing = serve(servers, redirecting("/v1/landed"))
+    http = client(fake, base_url=f"http://127.0.0.1:{start.port}/v1")
+    http.default_headers["Authorization"] = "Bearer secret-token-0123"
+    assert http.json("GET", "scans") == {}
+    method, path, headers, _ = landing.seen[-1]
+    assert (method, path, headers["Host"].split(":")[0]) == (
+        "GET",
+        "/v1/landed",
+        "localhost" if other_host else "127.0.0.1",
+    )
+    assert headers["User-Agent"] == f"scangate/{__version__}"
+    kept = not other_host
+    assert ("X-API-Key" in headers, "Authorization" in headers) == (kept, kept)
+
+
+def test_a_redirect_never_resends_a_body_to_another_host(
+    servers: list[Recorder], fake: Fake
+) -> None:
+    thief = serve(servers, answer)
+    start = serve(
+        servers, lambda h: answer(h, 307, Location=f"http://localhost:{thief.port}/steal")
+    )
+    http = client(fake, base_url=f"http://127.0.0.1:{start.port}/v1")
+    with pytest.raises(ProviderError, match="another host|redirected with its body"):
+        http.json("POST", "auth/token", data={"password": "hunter2-secret"}, idempotent=True)
+    assert thief.seen == []
+    assert len(start.seen) == 1
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("creates", [False, True])
+def test_a_refused_connection_is_unavailable_not_ambiguous(fake: Fake, creates: bool) -> None:
+    http = client(fake, base_url=f"http://127.0.0.1:{free_port()}/v1", retries=1)
+    with pytest.raises(ProviderUnavailableError) as err:
+        http.json("POST" if creates else "GET", "scans", json_body={}, creates=creates)
+    assert "cannot reach 127.0.0.1" in err.value.message
+    assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
+
+
+def test_a_start_whose_connection_drops_is_ambiguous_and_sent_once(
+    servers: list[Recorder], fake: Fake
+) -> None:
+    server = serve(servers, hang_up)
+    http = client(fake, base_url=f"http://127.0.0.1:{server.port}/v1")
+    with pytest.raises(AmbiguousStartError):
+        http.json("POST", "scans", json_body={"target": "x"}, creates=True)
+    assert [seen[0] for seen in server.seen] == ["POST"]
+
+
+def test_a_get_whose_connection_drops_is_retried(servers: list[Recorder], fake: Fake) -> None:
+    server = serve(servers, hang_up)
+    http = client(fake, base_url=f"http://127.0.0.1:{server.port}/v1", retries=2)
+    with pytest.raises(ProviderUnavailableError):
+        http.json("GET", "scans/1")
+    assert len(server.seen) == 3
+
+
+def test_a_failed_tls_handshake_on_start_is_unavailable_not_ambiguous(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    post = mock.post(
+        f"{BASE}/scans", body=requests.exceptions.SSLError("certificate verify failed")
+    )
+    with pytest.raises(ProviderUnavailableError) as err:
+        client(fake).json("POST", "scans", json_body={}, creates=True)
+    assert post.call_count == 1
+    assert "provider.verify_tls" in err.value.diagnostics()

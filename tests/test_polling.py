@@ -1,0 +1,596 @@
+"""Tests for adaptive polling and progress lines, on a virtual clock (nothing sleeps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import pytest
+from conftest import HOSTILE
+
+from scangate.http import RateLimitState
+from scangate.model import ScanStatus
+from scangate.polling import (
+    PollPolicy,
+    PollSchedule,
+    ProgressReporter,
+    format_duration,
+    format_progress,
+)
+from scangate.providers.interface import ScanProgress
+
+HOUR = 3600.0
+EPOCH = 1_800_000_000.0
+"""The virtual wall clock's start, an epoch time like `RateLimitState` uses."""
+
+Answer = Callable[[float], ScanProgress]
+"""What a poll at `t` seconds after the start returns."""
+
+
+def running(
+    progress: float | None = None, eta: float | None = None, phase: str = ""
+) -> ScanProgress:
+    """A running scan's poll answer."""
+    return ScanProgress(
+        status=ScanStatus.RUNNING,
+        raw_status="running",
+        progress=progress,
+        eta_seconds=eta,
+        phase=phase,
+    )
+
+
+DONE = ScanProgress(status=ScanStatus.COMPLETED, raw_status="completed", progress=100)
+
+
+def blind(finish: float = float("inf")) -> Answer:
+    """A provider that says nothing but running/done (VAddy)."""
+    return lambda t: DONE if t >= finish else running()
+
+
+def linear(finish: float) -> Answer:
+    """Integer progress that grows linearly to 100 % at `finish`."""
+    return lambda t: DONE if t >= finish else running(progress=int(100 * t / finish))
+
+
+def eta_at_start(estimate: float, finish: float) -> Answer:
+    """An ETA given at start that counts down (CyberOrigen `estimated_duration`)."""
+    return lambda t: DONE if t >= finish else running(eta=max(0.0, estimate - t))
+
+
+@dataclass
+class Wait:
+    """One simulated wait: when each poll happened and what each delay was."""
+
+    times: list[float] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
+
+    def steps(self) -> list[tuple[float, float]]:
+        """(poll time, delay after it) for every poll but the last."""
+        return list(zip(self.times, self.delays, strict=False))
+
+    @property
+    def lag(self) -> float:
+        """Seconds between the last two polls: the worst the detection could have lagged."""
+        return self.times[-1] - self.times[-2]
+
+    def most_in_window(self, window: float) -> int:
+        """The most polls in any half-open interval [t, t + window)."""
+        return max(sum(1 for u in self.times if t <= u < t + window) for t in self.times)
+
+
+@dataclass
+class RateLimiter:
+    """A provider's fixed-window limit: `limit` requests per `window` s, like CyberOrigen's."""
+
+    limit: int
+    window: float
+    clock: Callable[[], float]
+    state: RateLimitState = field(default_factory=RateLimitState)
+    lowest: int | None = None
+    rejected: int = 0
+
+    def request(self) -> None:
+        """Count one request and update the headers the client would have seen."""
+        now = self.clock()
+        if self.state.reset_at is None or now >= self.state.reset_at:
+            self.state.reset_at = now + self.window
+            self.state.remaining = self.limit
+        assert self.state.remaining is not None
+        if self.state.remaining == 0:
+            self.rejected += 1
+            return
+        self.state.remaining -= 1
+        if self.lowest is None or self.state.remaining < self.lowest:
+            self.lowest = self.state.remaining
+
+
+def simulate(
+    schedule: PollSchedule,
+    answer: Answer,
+    *,
+    clock: list[float],
+    until: float = 10 * HOUR,
+    deadline: float = float("inf"),
+    limiter: RateLimiter | None = None,
+    hold: Callable[[float], float] | None = None,
+    extra_requests: int = 0,
+) -> Wait:
+    """Poll from t = 0 until the scan ends, `until`, or the deadline; the clock is `clock[0]`."""
+    wait, polls, requests = Wait(), 0, 0
+    start = clock[0]
+    while True:
+        t = clock[0] - start
+        wait.times.append(t)
+        polls += 1
+        requests += 1 + extra_requests
+        if limiter is not None:
+            limiter.request()
+        progress = answer(t)
+        if progress.status.terminal or t >= until or clock[0] >= start + deadline:
+            return wait
+        rate = limiter.state if limiter else RateLimitState()
+        if hold is not None:
+            rate.hold_until = hold(clock[0])
+        delay = schedule.next_delay(
+            progress,
+            now=clock[0],
+            started=start,
+            polls=polls,
+            rate=rate,
+            deadline=start + deadline,
+            requests=requests if extra_requests else None,
+        )
+        wait.delays.append(delay)
+        clock[0] += delay
+
+
+def make(policy: PollPolicy | None = None) -> tuple[PollSchedule, list[float]]:
+    """A schedule whose wall clock is the virtual clock `clock[0]`."""
+    clock = [EPOCH]
+    return PollSchedule(policy, wall_clock=lambda: clock[0]), clock
+
+
+# --- policy -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"minimum": 0.0},
+        {"minimum": 10.0, "initial": 5.0},
+        {"initial": 90.0, "maximum": 60.0},
+        {"end_game": 1.0, "minimum": 2.0},
+        {"multiplier": 0.5},
+        {"approach": 1.0},
+        {"end_game_polls": 0},
+        {"max_requests_per_hour": 0},
+    ],
+)
+def test_policy_refuses_settings_that_would_hot_loop_or_never_back_off(
+    settings: dict[str, float],
+) -> None:
+    with pytest.raises(ValueError, match="PollPolicy"):
+        PollPolicy(**settings)  # type: ignore[arg-type]
+
+
+# --- no progress, no ETA --------------------------------------------------------------------
+
+
+def test_without_progress_delays_grow_by_the_multiplier_from_initial_to_the_cap() -> None:
+    policy = PollPolicy(initial=5, multiplier=1.5, maximum=60, elapsed_fraction=10)
+    schedule, clock = make(policy)
+    wait = simulate(schedule, blind(), clock=clock, until=600)
+
+    assert wait.delays[0] == policy.initial
+    growing = [d for d in wait.delays if d < policy.maximum]
+    assert len(growing) >= 5
+    for before, after in pairwise(growing):
+        assert after == pytest.approx(before * policy.multiplier)
+    assert wait.delays[len(growing) :] == [policy.maximum] * (len(wait.delays) - len(growing))
+
+
+def test_without_progress_a_short_wait_is_not_polled_at_the_cap() -> None:
+    policy = PollPolicy()
+    schedule, clock = make(policy)
+    wait = simulate(schedule, blind(), clock=clock, until=900)
+
+    for t, delay in wait.steps():
+        assert delay <= max(policy.initial, policy.elapsed_fraction * t) + 1e-9
+    assert max(wait.delays) == policy.maximum
+
+
+def test_a_repeated_call_after_a_failed_poll_does_not_advance_the_backoff() -> None:
+    schedule, clock = make(PollPolicy(elapsed_fraction=10))
+    for polls in range(1, 4):
+        first = schedule.next_delay(
+            running(), now=clock[0], started=EPOCH, polls=polls, rate=None, deadline=EPOCH + HOUR
+        )
+        again = schedule.next_delay(
+            running(), now=clock[0], started=EPOCH, polls=polls, rate=None, deadline=EPOCH + HOUR
+        )
+        assert again == first
+        clock[0] += first
+    assert first > PollPolicy().initial
+
+
+def test_a_failed_poll_inside_the_end_game_window_plans_again() -> None:
+    policy = PollPolicy(eta_tolerance=0.05)
+    schedule, clock = make(policy)
+    first = schedule.next_delay(
+        running(eta=HOUR), now=clock[0], started=EPOCH, polls=1, rate=None, deadline=EPOCH + 1e4
+    )
+    # The next poll fails (no new answer) after the window opened; the runner asks again.
+    clock[0] += HOUR - 10
+    again = schedule.next_delay(
+        running(eta=HOUR), now=clock[0], started=EPOCH, polls=1, rate=None, deadline=EPOCH + 1e4
+    )
+    assert first >= policy.approach * HOUR
+    assert again == max(policy.end_game, 2 * policy.eta_tolerance * HOUR / policy.end_game_polls)
+
+
+# --- progress and ETA --------------------------------------------------------------------
+
+
+def test_progress_sleeps_most_of_the_remaining_time_then_polls_densely_near_the_end() -> None:
+    policy = PollPolicy()
+    finish = 30 * 60.0
+    schedule, clock = make(policy)
+    wait = simulate(schedule, linear(finish), clock=clock)
+
+    assert wait.times[-1] >= finish
+    assert wait.times[-1] - finish <= policy.end_game
+    # go-vaddy polls about 98 times for this scan (5 s ×10, then 20 s).
+    assert len(wait.times) <= 98 / 3
+    assert max(wait.delays) >= finish / 4
+    last_minute = [d for t, d in wait.steps() if finish - 60 <= t < finish]
+    assert last_minute
+    assert max(last_minute) <= policy.end_game
+
+
+def test_an_eta_at_start_gives_one_long_sleep_then_a_dense_end_game() -> None:
+    policy = PollPolicy(eta_tolerance=0.05)
+    estimate = finish = HOUR
+    schedule, clock = make(policy)
+    wait = simulate(schedule, eta_at_start(estimate, finish), clock=clock)
+
+    assert wait.delays[0] >= policy.approach * estimate
+    spread = policy.eta_tolerance * estimate
+    dense = max(policy.end_game, 2 * spread / policy.end_game_polls)
+    window = [d for t, d in wait.steps() if t >= finish - spread]
+    assert window
+    assert max(window) <= dense + 1e-9
+    assert wait.lag <= dense + 1e-9
+    assert len(wait.times) < 10 + policy.end_game_polls
+
+
+def test_repeating_one_eta_does_not_narrow_the_window_it_may_be_wrong_by() -> None:
+    policy = PollPolicy(eta_tolerance=0.3)
+    schedule, clock = make(policy)
+    simulate(schedule, eta_at_start(HOUR, 2 * HOUR), clock=clock, until=0.9 * HOUR)
+    assert schedule.spread == pytest.approx(policy.eta_tolerance * HOUR)
+
+
+def test_a_window_longer_than_an_hour_gets_end_game_polls_per_hour() -> None:
+    policy = PollPolicy(eta_tolerance=0.3)
+    estimate = 3 * HOUR
+    schedule, clock = make(policy)
+    wait = simulate(schedule, eta_at_start(estimate, 1.25 * estimate), clock=clock)
+
+    opens = estimate * (1 - policy.eta_tolerance)
+    first_hour = [t for t in wait.times if opens <= t < opens + HOUR]
+    assert policy.end_game_polls - 2 <= len(first_hour) <= policy.end_game_polls + 1
+
+
+def test_a_scan_later_than_its_eta_is_polled_with_backoff_up_to_the_cap() -> None:
+    policy = PollPolicy(eta_tolerance=0.05)
+    schedule, clock = make(policy)
+    wait = simulate(schedule, eta_at_start(600, 3 * HOUR), clock=clock)
+
+    late = [d for t, d in wait.steps() if t > 2 * HOUR]
+    assert late
+    assert set(late) == {policy.maximum}
+    assert wait.most_in_window(HOUR) <= 100
+
+
+def test_progress_stuck_at_99_never_sends_more_than_100_requests_an_hour() -> None:
+    policy = PollPolicy()
+
+    def stuck(t: float) -> ScanProgress:
+        return DONE if t >= 5 * HOUR else running(progress=min(99, int(t / 30)))
+
+    schedule, clock = make(policy)
+    wait = simulate(schedule, stuck, clock=clock)
+
+    assert wait.most_in_window(HOUR) <= 100
+    assert wait.delays[-1] == policy.maximum
+    assert wait.lag <= policy.maximum
+
+
+def test_a_scan_found_already_running_is_not_assumed_to_have_started_at_zero() -> None:
+    schedule, clock = make()
+    # Attached at 50 %; one point per 10 s, so it ends 500 s after the first poll.
+    answer: Answer = lambda t: DONE if t >= 500 else running(progress=50 + int(t / 10))  # noqa: E731
+    schedule.next_delay(
+        answer(0), now=clock[0], started=clock[0], polls=1, rate=None, deadline=EPOCH + HOUR
+    )
+    unknown_pace = schedule.expected_finish
+    assert unknown_pace is None
+    clock[0] += 100
+    schedule.next_delay(
+        answer(100), now=clock[0], started=EPOCH, polls=2, rate=None, deadline=EPOCH + HOUR
+    )
+    expected, spread = schedule.expected_finish, schedule.spread
+    assert expected is not None
+    assert spread is not None
+    assert abs(expected - (EPOCH + 500)) <= spread
+
+
+def test_progress_that_starts_over_in_a_new_phase_replaces_the_old_estimate() -> None:
+    # Crawling 0→100 % in 100 s, then the diagnosis counts 0→100 % again over 1000 s.
+    def two_phases(t: float) -> ScanProgress:
+        if t < 100:
+            return running(progress=int(t), phase="crawl")
+        return running(progress=int((t - 100) / 10), phase="diagnosis")
+
+    schedule, clock = make()
+    for polls, t in enumerate((0, 50, 90, 150, 300), start=1):
+        clock[0] = EPOCH + t
+        schedule.next_delay(
+            two_phases(t), now=clock[0], started=EPOCH, polls=polls, rate=None, deadline=EPOCH + 1e4
+        )
+    expected = schedule.expected_finish
+    assert expected is not None
+    assert abs(expected - (EPOCH + 1100)) < 150
+
+
+# --- limits ------------------------------------------------------------------------------
+
+
+def test_retry_after_holds_the_next_poll_back() -> None:
+    schedule, clock = make()
+    rate = RateLimitState(hold_until=EPOCH + 120)
+    delay = schedule.next_delay(
+        running(), now=clock[0], started=EPOCH, polls=1, rate=rate, deadline=EPOCH + HOUR
+    )
+    assert delay == pytest.approx(120)
+
+
+def test_retry_after_is_read_on_the_wall_clock_while_now_is_monotonic() -> None:
+    # The runner passes `time.monotonic()` values; `hold_until` is an epoch time.
+    schedule = PollSchedule(wall_clock=lambda: EPOCH)
+    rate = RateLimitState(hold_until=EPOCH + 45)
+    delay = schedule.next_delay(running(), now=12.0, started=10.0, polls=1, rate=rate, deadline=900)
+    assert delay == pytest.approx(45)
+
+
+def test_a_past_retry_after_does_not_slow_polling() -> None:
+    schedule, clock = make()
+    rate = RateLimitState(hold_until=EPOCH - 5)
+    delay = schedule.next_delay(
+        running(), now=clock[0], started=EPOCH, polls=1, rate=rate, deadline=EPOCH + HOUR
+    )
+    assert delay == PollPolicy().initial
+
+
+def test_rate_limit_remaining_is_spread_until_the_reset_and_never_exhausted() -> None:
+    # Dense end-game polling (10 s) would need 60 requests per 10-minute window; 40 allowed.
+    policy = PollPolicy(eta_tolerance=0.2)
+    schedule, clock = make(policy)
+    limiter = RateLimiter(limit=40, window=600, clock=lambda: clock[0])
+    simulate(schedule, eta_at_start(HOUR, 1.5 * HOUR), clock=clock, limiter=limiter)
+
+    assert limiter.rejected == 0
+    assert limiter.lowest is not None
+    assert limiter.lowest >= policy.rate_reserve
+
+
+def test_the_last_usable_request_waits_until_just_after_the_reset() -> None:
+    policy = PollPolicy()
+    schedule, clock = make(policy)
+    rate = RateLimitState(limit=100, remaining=policy.rate_reserve + 1, reset_at=EPOCH + 100)
+    delay = schedule.next_delay(
+        running(), now=clock[0], started=EPOCH, polls=1, rate=rate, deadline=EPOCH + HOUR
+    )
+    # A second after the reset: the provider's clock may be a little behind ours.
+    assert 100 < delay <= 102
+
+
+def test_low_remaining_without_a_reset_time_backs_off_to_the_cap() -> None:
+    policy = PollPolicy()
+    schedule, clock = make(policy)
+    rate = RateLimitState(limit=100, remaining=policy.rate_reserve)
+    delay = schedule.next_delay(
+        running(), now=clock[0], started=EPOCH, polls=1, rate=rate, deadline=EPOCH + HOUR
+    )
+    assert delay == policy.maximum
+
+
+def test_the_hourly_budget_holds_over_every_sliding_hour_without_going_quiet() -> None:
+    policy = PollPolicy(minimum=2, initial=2, end_game=2, maximum=5, max_requests_per_hour=30)
+    schedule, clock = make(policy)
+    wait = simulate(schedule, blind(), clock=clock, until=3 * HOUR)
+
+    assert wait.most_in_window(HOUR) <= 30
+    # It keeps polling at about the budget's pace, with no gap of most of an hour.
+    assert len(wait.times) >= 2 * 30
+    assert max(wait.delays) <= HOUR / 4
+
+
+def test_the_hourly_budget_counts_every_request_the_client_sent() -> None:
+    policy = PollPolicy(minimum=2, initial=2, end_game=2, maximum=5, max_requests_per_hour=30)
+    schedule, clock = make(policy)
+    wait = simulate(schedule, blind(), clock=clock, until=3 * HOUR, extra_requests=2)
+
+    assert wait.most_in_window(HOUR) * 3 <= 30
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [blind(), linear(5 * HOUR), eta_at_start(HOUR, 5 * HOUR)],
+    ids=["blind", "progress", "eta"],
+)
+@pytest.mark.parametrize("held", [False, True], ids=["free", "retry-after"])
+def test_the_deadline_is_never_overshot(answer: Answer, held: bool) -> None:
+    schedule, clock = make(PollPolicy(max_requests_per_hour=50))
+    deadline = 2345.6
+    wait = simulate(
+        schedule,
+        answer,
+        clock=clock,
+        deadline=deadline,
+        hold=(lambda now: now + 1000) if held else None,
+    )
+    assert wait.times[-1] == pytest.approx(deadline)
+    assert all(t <= deadline + 1e-6 for t in wait.times)
+
+
+def test_at_the_deadline_the_delay_is_zero() -> None:
+    schedule, clock = make()
+    delay = schedule.next_delay(
+        running(), now=clock[0], started=EPOCH - 60, polls=1, rate=None, deadline=clock[0] - 1
+    )
+    assert delay == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [blind(), linear(90), linear(HOUR), eta_at_start(300, 400), eta_at_start(20, 3000)],
+)
+def test_no_delay_is_below_the_minimum_interval(answer: Answer) -> None:
+    policy = PollPolicy(minimum=4, initial=4, end_game=4)
+    schedule, clock = make(policy)
+    wait = simulate(schedule, answer, clock=clock, until=2 * HOUR)
+    assert min(wait.delays) >= policy.minimum
+
+
+def test_the_minimum_interval_applies_when_the_window_opens_in_a_moment() -> None:
+    policy = PollPolicy(minimum=3, initial=3, eta_tolerance=0.01)
+    schedule, clock = make(policy)
+    # Window [finish - spread, ...] opens in 0.5 s: spread = 0.01 × (100 + 100.5) ≈ 2 s.
+    delay = schedule.next_delay(
+        running(eta=2.5 + 0.01 * 100), now=clock[0] + 100, started=EPOCH, polls=1,
+        rate=None, deadline=EPOCH + HOUR,
+    )  # fmt: skip
+    assert delay == policy.minimum
+
+
+def test_a_deadline_closer_than_the_minimum_interval_wins() -> None:
+    policy = PollPolicy(minimum=5, initial=5, end_game=10)
+    schedule, clock = make(policy)
+    delay = schedule.next_delay(
+        running(), now=clock[0], started=EPOCH, polls=1, rate=None, deadline=clock[0] + 1.5
+    )
+    assert delay == pytest.approx(1.5)
+
+
+# --- progress lines ------------------------------------------------------------------------
+
+
+class Lines:
+    """A `write` callable on a virtual clock that remembers when each line was written."""
+
+    def __init__(self) -> None:
+        """Start empty at t = 0."""
+        self.now = 0.0
+        self.lines: list[tuple[float, str]] = []
+
+    def __call__(self, line: str) -> None:
+        """Record `line` at the current time."""
+        self.lines.append((self.now, line))
+
+
+def test_a_line_reads_status_progress_phase_eta_and_polls() -> None:
+    progress = running(progress=45, eta=12 * 60, phase="vulnerability_scanning")
+    assert (
+        format_progress(progress, 7)
+        == "status running · 45% · phase vulnerability_scanning · ETA 12m · 7 polls"
+    )
+
+
+def test_a_line_shows_the_providers_own_status_word_when_it_differs() -> None:
+    progress = ScanProgress(status=ScanStatus.RUNNING, raw_status="13", message="crawling")
+    assert format_progress(progress, 1) == "status running (13) · 1 poll · crawling"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (44.6, "45s"), (59.6, "1m"), (730, "12m"), (3599, "1h00m"), (3900, "1h05m")],
+)
+def test_durations_are_short_and_rounded(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_an_unfinished_scan_never_shows_100_percent() -> None:
+    assert "99.9%" in format_progress(running(progress=99.99), 1)
+
+
+def test_one_line_per_status_or_phase_change() -> None:
+    out = Lines()
+    reporter = ProgressReporter(out, clock=lambda: out.now)
+    answers = [
+        ScanProgress(status=ScanStatus.PENDING, raw_status="pending"),
+        ScanProgress(status=ScanStatus.PENDING, raw_status="pending"),
+        running(progress=1, phase="discovery"),
+        running(progress=3, phase="discovery"),
+        running(progress=8, phase="enumeration"),
+        running(progress=9, phase="enumeration"),
+        DONE,
+    ]
+    for polls, answer in enumerate(answers, start=1):
+        out.now += 5
+        reporter.update(answer, polls)
+
+    lines = [line for _, line in out.lines]
+    assert len(lines) == 4
+    assert lines[0].startswith("status pending")
+    assert "phase discovery" in lines[1] and "3 polls" in lines[1]
+    assert "phase enumeration" in lines[2] and "5 polls" in lines[2]
+    assert lines[3].startswith("status completed")
+
+
+def test_heartbeats_come_every_minute_when_nothing_changes() -> None:
+    out = Lines()
+    reporter = ProgressReporter(out, clock=lambda: out.now)
+    for polls in range(1, 62):
+        reporter.update(running(progress=polls, phase="scan"), polls)
+        out.now += 10  # polls every 10 s for 10 minutes
+
+    times = [t for t, _ in out.lines]
+    assert times == [60.0 * n for n in range(11)]
+
+
+def test_heartbeats_never_come_more_than_once_a_minute_at_any_polling_pace() -> None:
+    out = Lines()
+    reporter = ProgressReporter(out, clock=lambda: out.now)
+    for polls, gap in enumerate([7, 13, 1, 59, 2, 61, 3, 30, 29, 45, 14, 16] * 5, start=1):
+        reporter.update(running(progress=polls / 2, phase="scan"), polls)
+        out.now += gap
+
+    times = [t for t, _ in out.lines]
+    assert all(b - a >= 60 for a, b in pairwise(times))
+    assert len(times) >= (out.now - 120) // 120
+
+
+def test_tick_keeps_the_log_alive_during_a_long_sleep() -> None:
+    out = Lines()
+    reporter = ProgressReporter(out, clock=lambda: out.now)
+    assert not reporter.tick()  # nothing to repeat yet
+    reporter.update(running(progress=10), 1)
+    written = [reporter.tick() for out.now in (30.0, 59.0, 60.0, 90.0, 120.0)]
+    assert written == [False, False, True, False, True]
+    assert all("1 poll" in line for _, line in out.lines)
+
+
+def test_provider_text_stays_on_one_capped_line_after_scangates_own_words() -> None:
+    out = Lines()
+    reporter = ProgressReporter(out, clock=lambda: out.now)
+    evil = "::error::pwned\n::add-mask::x " + HOSTILE
+    reporter.update(
+        ScanProgress(status=ScanStatus.RUNNING, raw_status=evil, phase=evil, message=evil), 1
+    )
+    (_, line) = out.lines[0]
+    assert "\n" not in line and "\r" not in line
+    assert line.startswith("status running (")
+    assert len(line) < 400
