@@ -199,7 +199,8 @@ def test_retry_after_seconds_holds_back_the_next_request(
     http = client(fake)
     with pytest.raises(ProviderRateLimitError) as err:
         http.json("GET", "scans/1")
-    assert limited.call_count == 5  # urllib3 retried the 429 itself first
+    # A Retry-After beyond backoff_max is handed back, not slept out inside urllib3.
+    assert limited.call_count == 1
     assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
     assert fake.sleeps == []
     mock.replace(responses.GET, f"{BASE}/scans/1", json={"ok": True})
@@ -207,6 +208,16 @@ def test_retry_after_seconds_holds_back_the_next_request(
     assert fake.sleeps == [120.0]
     assert http.json("GET", "scans/1") == {"ok": True}
     assert fake.sleeps == [120.0]  # once it has passed, nothing is held back
+
+
+def test_a_short_retry_after_is_retried_inside_the_call(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    limited = mock.get(f"{BASE}/scans/1", status=429, headers={"Retry-After": "0"})
+    http = client(fake)
+    with pytest.raises(ProviderRateLimitError):
+        http.json("GET", "scans/1")
+    assert limited.call_count == 5
 
 
 def test_retry_after_http_date_holds_back_the_next_request(
@@ -497,3 +508,12 @@ def test_a_failed_tls_handshake_on_start_is_unavailable_not_ambiguous(
         client(fake).json("POST", "scans", json_body={}, creates=True)
     assert post.call_count == 1
     assert "provider.verify_tls" in err.value.diagnostics()
+
+
+def test_retries_urllib3_makes_count_as_requests_sent(servers: list[Recorder], fake: Fake) -> None:
+    busy = serve(servers, lambda handler: answer(handler, 503, **{"Retry-After": "0"}))
+    http = client(fake, base_url=f"http://127.0.0.1:{busy.port}/v1")
+    with pytest.raises(ProviderError):
+        http.json("GET", "scans/1")
+    assert len(busy.seen) == 5
+    assert http.requests_sent == 5

@@ -8,11 +8,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse
+from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -97,6 +100,31 @@ def _never_sent(exc: Exception) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
+class _BoundedRetry(Retry):
+    """urllib3 `Retry` that gives a response back when its `Retry-After` exceeds `backoff_max`.
+
+    urllib3 would sleep out any `Retry-After` (hours, on a plan quota) inside one call, deaf to
+    the run's deadline and heartbeat. Handing the 429/503 back instead records `hold_until`,
+    and the poll loop waits for it on its own schedule (design §5).
+    """
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        """See `urllib3.util.retry.Retry.increment`."""
+        if response is not None:
+            wait = self.get_retry_after(response)
+            if wait is not None and wait > self.backoff_max:
+                raise MaxRetryError(_pool, url or "", None)  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 @dataclass
 class RateLimitState:
     """What the provider last said about its request budget (`X-RateLimit-*`, `Retry-After`)."""
@@ -178,7 +206,7 @@ class HttpClient:
         self._idempotent = self._session(
             verify,
             secret_headers,
-            Retry(
+            _BoundedRetry(
                 total=retries,
                 connect=retries,
                 read=retries,
@@ -346,6 +374,10 @@ class HttpClient:
         finally:
             with self._lock:
                 self.requests_sent += 1
+        with self._lock:
+            # Retries urllib3 made inside the call count against the provider's budget too.
+            retries = getattr(response.raw, "retries", None)
+            self.requests_sent += len(getattr(retries, "history", ()) or ())
         self._note_headers(response)
         return response
 

@@ -112,6 +112,7 @@ def _multitool_cases(reports: dict[str, Report]) -> dict[str, str]:
     # GH1004 still flags runs over 1,000 results, an outdated GitHub default (formats.md §1.2):
     # the 10,000-finding sample is checked at that size, and against the schema in full above.
     cases["many"] = SarifFormatter(max_results_per_run=1000).render(reports["many"])
+    cases["many-full"] = SarifFormatter().render(reports["many"])
     cases["matrix"] = SarifFormatter().render(_matrix())
     cases["anchored"] = SarifFormatter().render(
         make_report([make_finding(i) for i in range(5)], sarif_anchor="api/openapi.yaml")
@@ -146,6 +147,16 @@ def test_multitool_with_github_rules_finds_no_error(
     name: str, multitool_errors: dict[str, list[str]]
 ) -> None:
     assert multitool_errors[name] == []
+
+
+@pytest.mark.multitool
+def test_multitool_flags_the_full_10000_result_run_only_for_its_outdated_size_default(
+    multitool_errors: dict[str, list[str]],
+) -> None:
+    # GH1004 hard-codes 1,000 results per run (an outdated default, formats.md §1.2; GitHub
+    # accepts 25,000), so the full sample gets exactly that one error and no other.
+    (only,) = multitool_errors["many-full"]
+    assert "GH1004" in only and "runs[0].results" in only and "10000" in only
 
 
 def test_multitool_helper_reports_errors(tmp_path: Path) -> None:
