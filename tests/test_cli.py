@@ -1,0 +1,263 @@
+"""The command line: offline commands through `main([...])` and the real executable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import make_finding, make_report, make_result
+from e2e import cli_env, run_cli
+from test_policy import BAD_POLICIES, MINIMAL, SECRETS
+
+from scangate import __version__
+from scangate.cli import main
+from scangate.errors import ExitStatus
+from scangate.formats.json import JsonFormatter
+from scangate.model import ScanStatus, Severity
+from scangate.results import load_results
+
+
+def _policy(tmp_path: Path, text: str = MINIMAL) -> Path:
+    path = tmp_path / ".scangate.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _results(tmp_path: Path, name: str, findings: list[int], **result: object) -> Path:
+    report = make_report(result=make_result([make_finding(i) for i in findings], **result))  # type: ignore[arg-type]
+    path = tmp_path / name
+    path.write_text(JsonFormatter().render(report), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# Malformed policies: exit 2, the key path and line, no traceback, no secret.
+
+_CLI_CASES = BAD_POLICIES[::3]  # a third of the corpus through the real executable (30 cases)
+
+
+@pytest.mark.parametrize(
+    ("case", "text", "path", "line"), _CLI_CASES, ids=[c[0] for c in _CLI_CASES]
+)
+def test_a_malformed_policy_exits_2_naming_key_path_and_line(
+    tmp_path: Path, case: str, text: str, path: str, line: int
+) -> None:
+    _policy(tmp_path, text)
+    run = run_cli(["validate"], cwd=tmp_path, env=cli_env({}))
+    assert run.exit == ExitStatus.USAGE_ERROR, run.stderr
+    assert "Traceback" not in run.stderr
+    assert ".scangate.yml" in run.stderr
+    if path:
+        assert path in run.stderr
+        assert f"line {line}" in run.stderr
+    else:  # a YAML error (file:line:column) or the document itself (line N)
+        assert f".scangate.yml:{line}:" in run.stderr or f"(line {line})" in run.stderr
+    if case in SECRETS:
+        assert SECRETS[case] not in run.stderr + run.stdout
+    assert run.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("case", "text", "path", "line"), BAD_POLICIES, ids=[c[0] for c in BAD_POLICIES]
+)
+def test_every_malformed_policy_exits_2_in_process(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], case: str, text: str, path: str, line: int
+) -> None:
+    _policy(in_tmp, text)
+    assert main(["validate"]) == ExitStatus.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if path:
+        assert path in err and f"line {line}" in err
+    else:
+        assert f":{line}:" in err or f"(line {line})" in err
+
+
+def test_validate_prints_the_effective_settings(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _policy(in_tmp)
+    assert main(["validate"]) == ExitStatus.PASSED
+    settings = json.loads(capsys.readouterr().out)
+    assert settings["provider"]["base_url"] == "https://backend.cyberorigen.com/api/v1"
+    assert settings["gate"]["fail_on"] == "high"
+    assert "CYBERORIGEN_API_KEY" in settings["provider"]["credentials"]
+
+
+def test_validate_checks_provider_options_with_their_line(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _policy(
+        in_tmp,
+        MINIMAL.replace("  name: cyberorigen", "  name: cyberorigen\n  options: {scan_type: huge}"),
+    )
+    assert main(["validate"]) == ExitStatus.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert "provider.options.scan_type" in err and "(line 4)" in err
+
+
+def test_no_policy_anywhere_is_a_usage_error(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate"]) == ExitStatus.USAGE_ERROR
+    assert ".scangate.yml" in capsys.readouterr().err
+
+
+def test_the_policy_env_variable_is_read(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "ci").mkdir()
+    _policy(in_tmp / "ci")
+    monkeypatch.setenv("SCANGATE_POLICY", "ci/.scangate.yml")
+    assert main(["validate"]) == ExitStatus.PASSED
+
+
+def test_schema_prints_the_policy_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == ExitStatus.PASSED
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert {"version", "provider", "scan"} <= set(schema["required"])
+
+
+def test_providers_lists_credentials_and_capabilities(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["providers"]) == ExitStatus.PASSED
+    out = capsys.readouterr().out
+    assert "cyberorigen (CyberOrigen)" in out
+    assert "CYBERORIGEN_API_KEY, or CYBERORIGEN_USERNAME + CYBERORIGEN_PASSWORD" in out
+    assert "scan_type" in out
+
+
+# `scangate gate` and `scangate baseline`.
+
+
+def test_gate_regates_saved_results_under_the_current_policy(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = _results(in_tmp, "a.json", [4])  # one critical
+    _policy(in_tmp)
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.GATE_FAILED
+    _policy(in_tmp, MINIMAL + "gate: {fail_on: none}\n")
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.PASSED
+    assert (in_tmp / "scangate-reports" / "scangate.sarif").is_file()
+
+
+def test_gate_merges_matrix_results_into_one_verdict_and_multi_run_sarif(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean = _results(in_tmp, "a.json", [0], scan_id="scan_a", target="https://a.example.com")
+    failing = _results(in_tmp, "b.json", [4], scan_id="scan_b", target="https://b.example.com")
+    _policy(in_tmp, MINIMAL + "gate: {fail_on: critical}\n")
+    assert main(["gate", "--results", str(clean), "--results", str(failing)]) == 1
+    sarif = json.loads((in_tmp / "scangate-reports" / "scangate.sarif").read_text())
+    ids = [run["automationDetails"]["id"] for run in sarif["runs"]]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    merged = load_results(in_tmp / "scangate-reports" / "scangate.json")
+    assert [r.scan_id for r in merged] == ["scan_a", "scan_b"]
+
+
+def test_gate_on_an_incomplete_scan_exits_4_and_report_only_exits_0(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = _results(in_tmp, "a.json", [0], status=ScanStatus.FAILED, message="scanner crashed")
+    _policy(in_tmp)
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.SCAN_INCOMPLETE
+    assert "scanner crashed" in capsys.readouterr().err
+    assert main(["gate", "--results", str(saved), "--report-only"]) == ExitStatus.PASSED
+
+
+def test_report_only_from_the_environment_and_strict_booleans(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = _results(in_tmp, "a.json", [4])
+    _policy(in_tmp)
+    monkeypatch.setenv("SCANGATE_REPORT_ONLY", "true")
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.PASSED
+    monkeypatch.setenv("SCANGATE_REPORT_ONLY", "maybe")
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.USAGE_ERROR
+    assert "SCANGATE_REPORT_ONLY" in capsys.readouterr().err
+
+
+def test_out_dir_flag_overrides_the_policy(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = _results(in_tmp, "a.json", [0])
+    _policy(in_tmp, MINIMAL + "reports: {dir: from-policy}\n")
+    main(["gate", "--results", str(saved), "--out-dir", "from-flag"])
+    assert (in_tmp / "from-flag" / "summary.md").is_file()
+    assert not (in_tmp / "from-policy").exists()
+
+
+def test_baseline_then_new_only_passes_known_findings(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = _results(in_tmp, "a.json", [3, 4])
+    assert main(["baseline", "--results", str(saved), "-o", "base.json"]) == ExitStatus.PASSED
+    _policy(in_tmp, MINIMAL + "baseline: base.json\ngate: {new_only: true}\n")
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.PASSED
+    newer = _results(in_tmp, "b.json", [3, 4, 9])  # 9 is a new critical
+    assert main(["gate", "--results", str(newer)]) == ExitStatus.GATE_FAILED
+
+
+def test_unreadable_results_exit_2_with_the_file_named(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "bad.json").write_text("{not json")
+    _policy(in_tmp)
+    assert main(["gate", "--results", "bad.json"]) == ExitStatus.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "Traceback" not in err
+
+
+def test_wait_without_a_scan_id_or_state_is_a_usage_error(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _policy(in_tmp)
+    monkeypatch.setenv("CYBERORIGEN_API_KEY", "k-0123456789")
+    assert main(["wait"]) == ExitStatus.USAGE_ERROR
+    assert "--scan-id" in capsys.readouterr().err
+
+
+# The executable itself.
+
+
+def test_version_and_help_document_exit_codes_and_environment() -> None:
+    version = subprocess.run(
+        [sys.executable, "-m", "scangate", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.strip() == f"scangate {__version__}"
+    helped = subprocess.run(
+        [sys.executable, "-m", "scangate", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for word in ("SCANGATE_POLICY", "SCANGATE_OUT_DIR", "SCANGATE_REPORT_ONLY", "SCANGATE_SANDBOX"):
+        assert word in helped.stdout
+    top = subprocess.run(
+        [sys.executable, "-m", "scangate", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "143  terminated by SIGTERM" in top.stdout
+
+
+def test_no_command_prints_usage_and_exits_2() -> None:
+    assert main([]) == ExitStatus.USAGE_ERROR
+
+
+def test_an_unknown_sandbox_scenario_is_a_usage_error(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _policy(in_tmp)
+    assert main(["run", "--sandbox", "no-such-scenario"]) == ExitStatus.USAGE_ERROR
+    assert "no-such-scenario" in capsys.readouterr().err
+
+
+def test_severity_labels_are_what_policies_use() -> None:
+    assert Severity.names() == ("critical", "high", "medium", "low", "info")
