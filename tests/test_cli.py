@@ -261,3 +261,16 @@ def test_an_unknown_sandbox_scenario_is_a_usage_error(
 
 def test_severity_labels_are_what_policies_use() -> None:
     assert Severity.names() == ("critical", "high", "medium", "low", "info")
+
+
+def test_mutually_exclusive_provider_options_are_named_plainly(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _policy(
+        in_tmp,
+        "version: 1\nprovider:\n  name: vaddy\n  options: {crawl_id: 12, crawl_label: nightly}\n"
+        "scan:\n  target: vaddy-project-1\n",
+    )
+    assert main(["validate"]) == ExitStatus.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert "provider.options: set only one of crawl_id, crawl_label (line 4)" in err

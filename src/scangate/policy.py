@@ -674,6 +674,16 @@ def _on_any_of(error: jsonschema.ValidationError, where: SourceMap) -> list[_Loc
     return _on_other(error, where)
 
 
+def _on_not(error: jsonschema.ValidationError, where: SourceMap) -> list[_Located]:
+    path = tuple(error.absolute_path)
+    rule = _expected(error)
+    keys = rule.get("required", []) if isinstance(rule, dict) else []
+    if len(keys) > 1 and set(rule) == {"required"}:
+        # `not: {required: [a, b]}` is how an options schema says "a or b, not both".
+        return [(path, f"set only one of {', '.join(keys)}", where.mapping_line(path))]
+    return _on_other(error, where)
+
+
 def _on_other(error: jsonschema.ValidationError, where: SourceMap) -> list[_Located]:
     path = tuple(error.absolute_path)
     return [(path, error.message, where.line(path))]
@@ -691,6 +701,7 @@ _TRANSLATORS: dict[str, Callable[[jsonschema.ValidationError, SourceMap], list[_
     "required": _on_required,
     "additionalProperties": _on_additional,
     "anyOf": _on_any_of,
+    "not": _on_not,
 }
 
 

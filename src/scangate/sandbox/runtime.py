@@ -258,7 +258,8 @@ class EmulatorServer:
             answer = partial(self.emulator.route_error, match, request)
         else:
             route, params = match
-            request = replace(request, params=MappingProxyType(params), category=route.category)
+            request = replace(request, params=MappingProxyType(params))
+            request = replace(request, category=route.category_for(request))
             answer = partial(self.emulator.dispatch, route, request)
         outcome = self._apply(self._faults.next(request.category), request, answer)
         self._record(request, outcome, arrived)

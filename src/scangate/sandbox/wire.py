@@ -139,7 +139,13 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
-    category: str
+    category: str | Callable[[Request], str]
+    """The log category, or a function of the request for routes shared by several actions
+    (VAddy starts and cancels with the same `POST /v2/scan`)."""
+
+    def category_for(self, request: Request) -> str:
+        """The category of `request` on this route."""
+        return self.category if isinstance(self.category, str) else self.category(request)
 
 
 class Router:
@@ -149,7 +155,13 @@ class Router:
         """Create a new, empty `Router`."""
         self.routes: list[Route] = []
 
-    def add(self, method: str, pattern: str, handler: Handler, category: str = "other") -> None:
+    def add(
+        self,
+        method: str,
+        pattern: str,
+        handler: Handler,
+        category: str | Callable[[Request], str] = "other",
+    ) -> None:
         """Register `handler` for `method` on paths fully matching the regex `pattern`."""
         self.routes.append(Route(method.upper(), re.compile(pattern), handler, category))
 

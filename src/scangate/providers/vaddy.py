@@ -1,0 +1,550 @@
+"""VAddy Web API v2: runcheck before start, one scan per project, results as counts only.
+
+Facts come from `providers/vaddy.md` (the "fact sheet"); section names are cited in comments.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone, tzinfo
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+
+from scangate.errors import (
+    AmbiguousStartError,
+    ExitStatus,
+    ProviderError,
+    UnexpectedResponseError,
+)
+from scangate.http import HttpClient
+from scangate.model import CountSummary, Finding, ScanId, ScanResult, ScanStatus
+from scangate.policy import ProviderSettings
+from scangate.providers.interface import (
+    Capabilities,
+    CredentialSpec,
+    Provider,
+    ScanProgress,
+    ScanRef,
+    StartAttempt,
+)
+from scangate.text import one_line
+
+logger = logging.getLogger(__name__)
+
+USER = "VADDY_USER"
+AUTH_KEY = "VADDY_AUTH_KEY"
+API_KEY_HEADER = "X-API-KEY"
+"""The key travels only in this header, never in a URL or a form (design §9 "Credentials")."""
+
+SCAN_TYPES = (
+    *("SQLI", "BLIND_SQLI", "XSS", "XSS_STORE", "RFI", "COMMAND_INJECTION", "PATH_TRAV"),
+    *("HEADER_INJECTION", "XXE", "DESERIALIZATION", "SSRF", "PRIVATE_FILE", "CSRF"),
+    *("MAIL_HEADER", "CLICK_JACKING", "BUFFER_OVERFLOW", "SESSION_FIXATION", "ACCESS_CTL", "EVAL"),
+)
+"""The documented `scan_type` codes (fact sheet "POST /v2/scan — start")."""
+PLAN_SCAN_TYPES = (
+    "Starter: SQLI, XSS, XSS_STORE; Professional adds RFI, COMMAND_INJECTION, PATH_TRAV; "
+    "Enterprise adds up to PRIVATE_FILE; Advanced allows all"
+)
+RULE_ID = "vaddy-alert"
+"""The rule of every count-only finding (design §9 "Count-only providers (VAddy)")."""
+MAX_ALERT_FINDINGS = 10_000
+"""Most findings made from one `alert_count`; the count itself is always reported in full."""
+CRAWL_PAGE = 30
+"""Crawl search answers at most 30 items a page (fact sheet "GET /v2/crawl")."""
+MAX_CRAWL_PAGES = 20
+RUNCHECK = "runcheck"
+"""`ScanRef.extra` key of a handle on "the scan runcheck reports", which has no id."""
+
+# VAddy documents the causes of its 400s but not their texts; these match the texts quoted in
+# the fact sheet ("Emulator notes", go-vaddy README) and plausible variants of them.
+_BUSY = re.compile(r"previous scan|not finished|already running|is running", re.IGNORECASE)
+_ALREADY_ENDED = re.compile(r"already (been )?finished|already (been )?cancel", re.IGNORECASE)
+_NO_CRAWL = re.compile(r"no crawl|crawling data|crawl data", re.IGNORECASE)
+_STATUSES = {
+    "scanning": ScanStatus.RUNNING,
+    "finish": ScanStatus.COMPLETED,
+    "canceled": ScanStatus.CANCELLED,
+    "cancelled": ScanStatus.CANCELLED,
+}
+"""Documented: `scanning`, `finish`, `canceled` (one "l"); `cancelled` is a lenient spelling."""
+
+
+class VAddyBusyError(ProviderError):
+    """VAddy refused to start because the project already has a scan running (exit 4).
+
+    A busy target is an incomplete scan, not a provider failure (design §9 "Faults").
+    """
+
+    exit_status = ExitStatus.SCAN_INCOMPLETE
+
+
+class VAddyProvider(Provider):
+    """The VAddy adapter (`POST /scan`, `GET /scan/result`, `GET /scan/runcheck`, `GET /crawl`)."""
+
+    name: ClassVar[str] = "vaddy"
+    display_name: ClassVar[str] = "VAddy"
+    DEFAULT_BASE_URL: ClassVar[str] = "https://api.vaddy.net/v2"
+    credentials: ClassVar[tuple[CredentialSpec, ...]] = (
+        CredentialSpec(
+            variables=(USER, AUTH_KEY),
+            secret=frozenset({AUTH_KEY}),
+            description="VAddy login ID and WebAPI auth key (console, WebAPI page)",
+        ),
+    )
+    options_schema: ClassVar[Mapping[str, Any]] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "crawl_id": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "the crawl to scan with (Proxy Crawling page); default: the latest",
+            },
+            "crawl_label": {
+                "type": "string",
+                "minLength": 1,
+                "description": "scan with the newest recorded crawl carrying this label",
+            },
+            "scan_type": {
+                "type": "array",
+                "items": {"enum": list(SCAN_TYPES), "title": "VAddy scan type"},
+                "minItems": 1,
+                "uniqueItems": True,
+                "description": "checks to run; default: every check of the plan",
+            },
+        },
+        "additionalProperties": False,
+        # One way to pick the crawl: an id and a label could disagree.
+        "not": {"required": ["crawl_id", "crawl_label"]},
+    }
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        progress=False,
+        eta=False,
+        cancel=True,
+        runcheck=True,
+        attach=False,
+        per_finding_detail=False,
+        rate_limit_headers=False,
+    )
+    secret_headers: ClassVar[tuple[str, ...]] = (API_KEY_HEADER,)
+    """Headers the runner's `HttpClient` must never send to another host."""
+
+    def __init__(
+        self, *, settings: ProviderSettings, env: Mapping[str, str], http: HttpClient
+    ) -> None:
+        """Create a new `VAddyProvider`; see `Provider.__init__`.
+
+        Every call carries `user` (a form field or query parameter) and the auth key in the
+        `X-API-KEY` header, which VAddy accepts since 2022-03-22 (fact sheet "Basics").
+        """
+        super().__init__(settings=settings, env=env, http=http)
+        self._user = env.get(USER, "").strip()
+        key = env.get(AUTH_KEY, "").strip()
+        http.redact.add(key)
+        http.default_headers[API_KEY_HEADER] = key
+        http.credential_hint = f"{USER} + {AUTH_KEY} (login ID and the key of the WebAPI page)"
+        crawl_id = self.options.get("crawl_id")
+        self._crawl_id = str(crawl_id) if crawl_id is not None else ""
+        self._finished: dict[str, Mapping[str, Any]] = {}
+        """Finished scans' result bodies by scan id: the last poll already holds the counts."""
+
+    @staticmethod
+    def error_detail(response: requests.Response, body: Any) -> str:
+        """VAddy's error text: `{"error_message": ...}`; a 401 has no body (fact sheet)."""
+        if isinstance(body, Mapping):
+            message = _text(body.get("error_message"))
+            if message:
+                return message
+        return response.text[:300].strip()
+
+    # Requests (fact sheet "Basics": POST form-encoded, GET with a query string).
+
+    def _get(self, path: str, params: Mapping[str, str]) -> Mapping[str, Any]:
+        """GET `path` with `user` + `params`; a 400's `error_message` becomes a diagnosis."""
+        query = {"user": self._user, **params}
+        body = self.http.json("GET", path, params=query, accept_status=(400,))
+        return self._object(body, f"GET /{path}", params)
+
+    def _post(self, form: Mapping[str, str], *, creates: bool = False) -> Mapping[str, Any]:
+        """POST the `/scan` form with `user`; a lost or unreadable start answer is ambiguous."""
+        response = self.http.request(
+            "POST",
+            "scan",
+            data={"user": self._user, **form},
+            creates=creates,
+            idempotent=not creates,
+            accept_status=(400,),
+        )
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if response.status_code == 400:
+            message = self.error_detail(response, body) or "(no error_message)"
+            raise self._refusal(message, form)
+        if creates and not isinstance(body, Mapping):
+            raise AmbiguousStartError("VAddy's start answer was not a JSON object")
+        return self._object(body, "POST /scan", form)
+
+    def _object(self, body: Any, where: str, sent: Mapping[str, str]) -> Mapping[str, Any]:
+        if not isinstance(body, Mapping):
+            raise UnexpectedResponseError(f"VAddy {where}: the answer is not a JSON object")
+        if body.get("error_message") is not None:
+            raise self._refusal(_text(body.get("error_message"), "(empty error_message)"), sent)
+        return body
+
+    def _refusal(self, message: str, sent: Mapping[str, str]) -> ProviderError:
+        """Turn a 400 `error_message` into a diagnosis (fact sheet, each endpoint's 400 list)."""
+        said = one_line(self.http.redact(message), 200)
+        project = sent.get("project_id", "")
+        if _BUSY.search(said):
+            return VAddyBusyError(
+                f"VAddy refused to start: a scan is already running on project {project} ({said})",
+                hint="VAddy runs one scan per project; set scan.if_running: wait, or cancel "
+                "the running scan in the VAddy console",
+            )
+        if re.search(r"crawl", said, re.IGNORECASE):
+            return self._crawl_refusal(said, project)
+        if re.search(r"scan.?type", said, re.IGNORECASE):
+            return ProviderError(
+                f"VAddy refused scan_type {sent.get('scan_type', '')} ({said})",
+                hint=f"check provider.options.scan_type against the plan ({PLAN_SCAN_TYPES})",
+            )
+        if re.search(r"scan.?id", said, re.IGNORECASE):
+            return ProviderError(f"VAddy does not know scan {sent.get('scan_id', '')} ({said})")
+        if re.search(r"project|fqdn", said, re.IGNORECASE):
+            return ProviderError(
+                f"VAddy does not know project {project} ({said})",
+                hint="scan.target must be the VAddy project ID shown on the Server page "
+                "(e.g. 6eb1f9fcbdb6a5a), and the key must belong to a user of that project",
+            )
+        return ProviderError(f"VAddy refused the request: {said}")
+
+    def _crawl_refusal(self, said: str, project: str) -> ProviderError:
+        if _NO_CRAWL.search(said):
+            return ProviderError(
+                f"VAddy project {project} has no crawl data to scan with ({said})",
+                hint="record a crawl for the project in the VAddy console (Proxy Crawling)",
+            )
+        return ProviderError(
+            f"VAddy does not know crawl {self._crawl_id or '(latest)'} of project {project} "
+            f"({said})",
+            hint="check provider.options.crawl_id or crawl_label on the Proxy Crawling page",
+        )
+
+    # Before starting (fact sheet "GET /v2/crawl", "GET /v2/scan/runcheck").
+
+    def preflight(self, target: str) -> None:
+        """Resolve `crawl_label` to a crawl id through the crawl search."""
+        label = self.options.get("crawl_label")
+        if isinstance(label, str) and label:
+            self._crawl_id = self._crawl_by_label(target, label)
+
+    def _crawl_by_label(self, project: str, label: str) -> str:
+        """The id of the newest crawl labelled exactly `label`, else of the newest partial match.
+
+        The search matches labels partially and sorts newest first; go-vaddy takes the first
+        item (fact sheet "Official client behaviour: go-vaddy", "Crawl handling").
+        """
+        first: Mapping[str, Any] | None = None
+        for page in range(1, MAX_CRAWL_PAGES + 1):
+            params = {"project_id": project, "search_label": label, "page": str(page)}
+            body = self._get("crawl", {**params, "sort": "desc"})
+            items = [i for i in _list(body.get("items")) if _text(i.get("id"))]
+            first = first or (items[0] if items else None)
+            exact = next((i for i in items if _text(i.get("label")) == label), None)
+            if exact is not None:
+                return _text(exact.get("id"))
+            if len(items) < CRAWL_PAGE or page * CRAWL_PAGE >= (_integer(body.get("total")) or 0):
+                break
+        if first is None:
+            raise ProviderError(
+                f"VAddy project {project} has no recorded crawl labelled {label!r}",
+                hint="check provider.options.crawl_label on the Proxy Crawling page",
+            )
+        shown = one_line(_text(first.get("label")), 80)
+        logger.warning(
+            "VAddy: no crawl labelled exactly %r; using the newest match %r", label, shown
+        )
+        return _text(first.get("id"))
+
+    def find_running(self, target: str) -> ScanRef | None:
+        """See `Provider.find_running`: runcheck says whether the project is busy.
+
+        VAddy gives no id for the running scan, so the handle polls runcheck until it is free.
+        """
+        running = self._runcheck(target)
+        if running <= 0:
+            return None
+        return ScanRef(
+            scan_id=ScanId(f"(unnamed: VAddy runcheck reports running_process {running})"),
+            target=target,
+            extra={RUNCHECK: str(running)},
+        )
+
+    def _runcheck(self, project: str) -> int:
+        body = self._get("scan/runcheck", {"project_id": project})
+        running = _integer(body.get("running_process"))
+        if running is None:
+            raise UnexpectedResponseError("VAddy runcheck answer has no running_process number")
+        return running
+
+    # One scan (fact sheet "POST /v2/scan — start", "GET /v2/scan/result").
+
+    def start(self, attempt: StartAttempt) -> ScanRef:
+        """See `Provider.start`: `action=start`, sent once (`creates`)."""
+        form = {"action": "start", "project_id": attempt.target}
+        if self._crawl_id:
+            form["crawl_id"] = self._crawl_id
+        if self.options.get("scan_type"):
+            form["scan_type"] = ",".join(str(code) for code in self.options["scan_type"])
+        body = self._post(form, creates=True)
+        scan_id = _text(body.get("scan_id"))
+        if not scan_id:
+            # go-vaddy: "StartScan Error: No Scan ID found." A scan may exist all the same.
+            raise AmbiguousStartError("VAddy accepted the start but named no scan_id")
+        return ScanRef(
+            scan_id=ScanId(scan_id),
+            target=attempt.target,
+            created_at=datetime.now(timezone.utc),
+        )
+
+    def find_started(self, attempt: StartAttempt) -> ScanRef | None:
+        """See `Provider.find_started`: a free project proves no scan was started.
+
+        A busy project means the lost start probably worked, but VAddy's API cannot name the
+        scan (runcheck gives only a count), so nothing else is started and the run fails.
+        """
+        if self._runcheck(attempt.target) <= 0:
+            return None
+        raise ProviderError(
+            f"VAddy: the start answer was lost and a scan is now running on project "
+            f"{attempt.target}, but VAddy's API cannot say which one",
+            hint="see the project's scans in the VAddy console; cancel it there or let it "
+            "finish, then run scangate again",
+        )
+
+    def poll(self, scan: ScanRef) -> ScanProgress:
+        """See `Provider.poll`: `scan/result` (or runcheck, for another's unnamed scan)."""
+        if RUNCHECK in scan.extra:
+            return self._poll_runcheck(scan)
+        body = self._get("scan/result", {"scan_id": scan.scan_id})
+        raw = _text(body.get("status")).lower()
+        if not raw:
+            raise UnexpectedResponseError(f"VAddy scan {scan.scan_id}: the answer has no status")
+        status = _STATUSES.get(raw)
+        if status is None:
+            # go-vaddy keeps polling on any other word; `scan.timeout` bounds the wait.
+            logger.warning("VAddy scan status %r unknown; still waiting", one_line(raw, 40))
+            return ScanProgress(status=ScanStatus.RUNNING, raw_status=raw)
+        if status is ScanStatus.COMPLETED:
+            self._finished[scan.scan_id] = body
+            return ScanProgress(status=status, raw_status=raw, completeness=_complete(body)[0])
+        if status is ScanStatus.CANCELLED:
+            # `canceled` covers a cancel and an abnormal end alike (fact sheet "scan/result").
+            why = "VAddy reports the scan canceled (cancelled, or ended abnormally)"
+            return ScanProgress(status=status, raw_status=raw, completeness=0, message=why)
+        return ScanProgress(status=status, raw_status=raw)
+
+    def _poll_runcheck(self, scan: ScanRef) -> ScanProgress:
+        running = self._runcheck(scan.target)
+        raw = f"running_process {running}"
+        if running > 0:
+            return ScanProgress(status=ScanStatus.RUNNING, raw_status=raw)
+        return ScanProgress(status=ScanStatus.COMPLETED, raw_status=raw, message="project free")
+
+    # Results: counts only (fact sheet "Severity / findings", design §9 "Count-only providers").
+
+    def fetch(self, scan: ScanRef, progress: ScanProgress) -> ScanResult:
+        """See `Provider.fetch`: `alert_count` findings of `unrated_severity`, at the console."""
+        if progress.status is not ScanStatus.COMPLETED:
+            return self._result(scan, progress.status, progress.completeness, progress.message)
+        body = self._finished.pop(scan.scan_id, None)
+        if body is None:
+            body = self._get("scan/result", {"scan_id": scan.scan_id})
+            if _text(body.get("status")).lower() != "finish":
+                raise UnexpectedResponseError(f"VAddy scan {scan.scan_id} has no finished result")
+        return self._finished_result(scan, body)
+
+    def _result(
+        self, scan: ScanRef, status: ScanStatus, completeness: int, message: str
+    ) -> ScanResult:
+        return ScanResult(
+            provider=self.name,
+            scanner=self.display_name,
+            scan_id=scan.scan_id,
+            target=scan.target,
+            status=status,
+            completeness=completeness,
+            started_at=scan.created_at,
+            message=message,
+        )
+
+    def _finished_result(self, scan: ScanRef, body: Mapping[str, Any]) -> ScanResult:
+        alerts = _integer(body.get("alert_count"))
+        if alerts is None or alerts < 0:
+            # Without the count there is nothing to gate on: fail, never pass silently.
+            raise UnexpectedResponseError(f"VAddy scan {scan.scan_id}: no usable alert_count")
+        complete, message = _complete(body)
+        console = _console_url(body.get("scan_result_url"))
+        summary = CountSummary(
+            alert_count=alerts,
+            scan_count=max(0, _integer(body.get("scan_count")) or 0),
+            checks=tuple(_text(c) for c in _list_any(body.get("scan_list")) if _text(c)),
+            console_url=console,
+        )
+        zone = _zone(body.get("timezone"))
+        return ScanResult(
+            provider=self.name,
+            scanner=self.display_name,
+            scan_id=scan.scan_id,
+            target=scan.target,
+            status=ScanStatus.COMPLETED,
+            completeness=complete,
+            started_at=_parse_time(body.get("start_time"), zone) or scan.created_at,
+            finished_at=_parse_time(body.get("end_time"), zone),
+            findings=self._alerts(scan.target, summary),
+            count_summary=summary,
+            console_url=console,
+            message=message,
+            details=self._details(body, complete),
+        )
+
+    def _alerts(self, project: str, summary: CountSummary) -> tuple[Finding, ...]:
+        """One finding per alert; fingerprints `vaddy:<project_id>:<n>` compare counts."""
+        made = min(summary.alert_count, MAX_ALERT_FINDINGS)
+        if made < summary.alert_count:
+            logger.warning(
+                "VAddy reports %d alerts; gating on the first %d", summary.alert_count, made
+            )
+        checks = ", ".join(summary.checks) or "(not listed)"
+        where = summary.console_url or "the VAddy console"
+        description = (
+            f"VAddy found {summary.alert_count} vulnerability alert(s) on project {project} "
+            f"but its API reports only the count, not what or where they are. Checks run: "
+            f"{checks}. The details are in the VAddy console: {where}"
+        )
+        return tuple(
+            Finding.create(
+                provider=self.name,
+                rule_id=RULE_ID,
+                title=f"VAddy alert {n} of {summary.alert_count} (details in the VAddy console)",
+                severity=self.settings.unrated_severity,
+                url=summary.console_url,
+                fingerprint=f"vaddy:{project}:{n}",
+                description=description,
+                remediation="Open the scan result in the VAddy console for each alert's page, "
+                "parameter and remedy.",
+                console_url=summary.console_url,
+            )
+            for n in range(1, made + 1)
+        )
+
+    def _details(self, body: Mapping[str, Any], complete: int) -> dict[str, str]:
+        details = {
+            key: _text(body.get(key))
+            for key in ("project_id", "scan_count", "alert_count", "crawl_id", "crawl_label")
+        }
+        details["complete"] = f"{complete}%"
+        if self.options.get("scan_type"):
+            details["scan_type"] = ",".join(str(code) for code in self.options["scan_type"])
+        return {key: value for key, value in details.items() if value}
+
+    def cancel(self, scan: ScanRef, progress: ScanProgress | None) -> None:
+        """See `Provider.cancel`: `action=cancel`; a scan that already ended is left alone."""
+        if RUNCHECK in scan.extra:
+            return  # somebody else's scan, with no id to cancel it by
+        if progress is not None and progress.status in _ENDED:
+            return
+        try:
+            self._post({"action": "cancel", "scan_id": scan.scan_id})
+        except ProviderError as exc:
+            if not _ALREADY_ENDED.search(exc.message):
+                raise
+            logger.info("VAddy scan %s had already ended: %s", scan.scan_id, exc.message)
+
+
+_ENDED = (ScanStatus.COMPLETED, ScanStatus.FAILED, ScanStatus.CANCELLED)
+
+
+def _complete(body: Mapping[str, Any]) -> tuple[int, str]:
+    """`complete` (0-100) and why the scan is partial, or '' when it is whole.
+
+    Below 100 the scan hit its time limit (fact sheet "scan/result"); a missing value is
+    treated as partial: a gate must not pass on coverage nobody reported.
+    """
+    value = _number(body.get("complete"))
+    if value is None:
+        return 0, "VAddy did not report how much of the scan ran (no `complete`)"
+    complete = int(min(100.0, max(0.0, value)))
+    if complete >= 100:
+        return 100, ""
+    return complete, f"VAddy ran {complete}% of the planned checks (the scan hit its time limit)"
+
+
+def _console_url(value: Any) -> str:
+    """`scan_result_url` when it is an http(s) URL; anything else is no link to follow."""
+    url = _text(value)
+    if re.match(r"https?://", url, re.IGNORECASE):
+        return url
+    if url:
+        logger.warning("VAddy scan_result_url is not an http(s) URL; left out")
+    return ""
+
+
+def _zone(value: Any) -> tzinfo:
+    """The result's `timezone` (documented: `UTC`); UTC when missing or unknown."""
+    try:
+        return ZoneInfo(_text(value, "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def _parse_time(value: Any, zone: tzinfo) -> datetime | None:
+    """`2014-06-12T11:11:11+0000` as an aware UTC datetime; None if unusable."""
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(timezone.utc)
+
+
+def _text(value: Any, default: str = "") -> str:
+    """A scalar as stripped text; anything else (None, objects, lists) as `default`."""
+    if isinstance(value, bool) or value is None or isinstance(value, (Mapping, list)):
+        return default
+    return str(value).strip() or default
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None
+
+
+def _list_any(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _list(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in _list_any(value) if isinstance(item, Mapping)]
