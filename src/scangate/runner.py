@@ -264,6 +264,8 @@ class Runner:
                 f"scan {scan.scan_id} left running (on_timeout: keep); resume with "
                 f"`scangate wait --scan-id {scan.scan_id}`"
             )
+        if self.last is not None and self.last.status.terminal:
+            return f"scan {scan.scan_id} had already ended ({self.last.raw_status})"
         outcome: list[str] = []
 
         def cancel() -> None:
