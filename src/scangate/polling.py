@@ -337,7 +337,11 @@ class PollSchedule:
             )
         if reset_at <= wall:
             return floor  # The window has reset since: the count is stale.
-        usable = max(remaining - self.policy.rate_reserve, 1)
+        reserve = self.policy.rate_reserve
+        if rate.limit:
+            # A 10-a-minute plan (CyberSec Pro Trial) cannot keep 5 back in every window.
+            reserve = min(reserve, max(1, rate.limit // 5))
+        usable = max(remaining - reserve, 1)
         return max(floor, (reset_at + _RESET_MARGIN - wall) / usable)
 
     def _budget_floor(self, now: float) -> float:
