@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import Any, TextIO
 
 from scangate import __version__
 from scangate.baseline import Baseline, load_baseline
-from scangate.ci import publish, section
+from scangate.ci import publish, publish_start, section
 from scangate.ci.github import add_mask, is_github
 from scangate.credentials import describe, secrets_of, select_credentials
 from scangate.errors import (
@@ -60,6 +61,7 @@ class Context:
         env = dict(os.environ)
         redactor = Redactor()
         context = cls(env, Console(redactor), redactor, debug, process_start)
+        _route_logging(context.console, debug)
         if is_github(env):
             redactor.on_add(lambda value: add_mask(context.stdout, value))
         return context
@@ -67,6 +69,28 @@ class Context:
     def traceback(self) -> None:
         """Print the current exception's traceback, redacted (only under --debug)."""
         self.console.line(traceback.format_exc())
+
+
+class _ConsoleHandler(logging.Handler):
+    """Sends the package's log records through the `Console` (redacted, no workflow commands)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.line(f"{record.levelname.lower()}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001 - logging must never break the run
+            self.handleError(record)
+
+
+def _route_logging(console: Console, debug: bool) -> None:
+    """Providers log warnings with `logging`; they must reach the user through the console."""
+    logger = logging.getLogger("scangate")
+    logger.handlers[:] = [_ConsoleHandler(console)]
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
 
 
 def _policy(args: argparse.Namespace, context: Context) -> Policy:
@@ -303,6 +327,7 @@ def start(args: argparse.Namespace, context: Context) -> int:
                 context.console.line(f"{stop.why}; {runner.stop_remote()}")
             return int(stop.exit_status)
     _write_state(policy, scan)
+    publish_start(scan.scan_id, policy.reports.dir, context.env, context.stdout)
     context.stdout.write(f"{scan.scan_id}\n")
     return ExitStatus.PASSED
 
@@ -428,7 +453,7 @@ def sandbox(args: argparse.Namespace, context: Context) -> int:
     context.stdout.write(
         f"serving {args.provider} scenario {args.scenario!r} at {server.base_url}\n"
     )
-    for key, value in sandbox_env(args.provider).items():
+    for key, value in sandbox_env(args.provider, args.scenario).items():
         context.stdout.write(f"  {key}={value}\n")
     context.stdout.flush()
     try:

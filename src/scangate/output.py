@@ -14,7 +14,7 @@ from scangate.formats import Report, formatter
 from scangate.gate import Decision
 from scangate.model import Severity
 from scangate.redact import Redactor
-from scangate.text import no_workflow_commands
+from scangate.text import no_workflow_commands, xml_safe
 
 
 class Console:
@@ -28,7 +28,9 @@ class Console:
     def line(self, text: str) -> None:
         """Write one line (or several) of diagnostics."""
         for part in self.redact(text).splitlines() or [""]:
-            self.stream.write(no_workflow_commands(f"scangate: {part}") + "\n")
+            # xml_safe drops control characters: ESC could forge GitLab section markers or hide
+            # text with terminal escapes.
+            self.stream.write(no_workflow_commands(f"scangate: {xml_safe(part)}") + "\n")
         self.stream.flush()
 
 

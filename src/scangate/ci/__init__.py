@@ -1,4 +1,9 @@
-"""CI-system integration: detect the runner, write its outputs, keep its log safe."""
+"""CI-system integration: detect the runner, write its outputs, keep its log safe.
+
+Under GitHub Actions (`GITHUB_ACTIONS=true`) a run writes step outputs, the step summary and
+annotations; under GitLab CI (`GITLAB_CI=true`) a dotenv report with the same outputs and
+collapsible log sections. Anywhere else the log stays plain.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,103 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from scangate.formats import Report
+from scangate.ci import github, gitlab
+from scangate.formats import Report, formatter
+from scangate.model import Severity
+
+OUTPUT_NAMES = (
+    "verdict",
+    "scan-id",
+    *Severity.names(),
+    "sarif-file",
+    "junit-file",
+    "summary-file",
+    "results-file",
+    "reports-dir",
+)
+"""Every output, in order: `action.yml` declares these, the GitLab dotenv report carries them."""
+_FILE_OUTPUTS = {
+    "sarif-file": "sarif",
+    "junit-file": "junit",
+    "summary-file": "markdown",
+    "results-file": "json",
+}
+
+
+def shown_path(path: Path, cwd: Path | None = None) -> str:
+    """`path` as later steps should use it: relative to the working directory when inside it.
+
+    A Docker action runs in `/github/workspace`, which is the runner's checkout on the host
+    (formats.md §4.3): only a relative path means the same file in the container and outside.
+    """
+    base = (cwd or Path.cwd()).resolve()
+    try:
+        return path.resolve().relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def outputs(report: Report, written: Sequence[Path], cwd: Path | None = None) -> dict[str, str]:
+    """The outputs of a run, by name (`OUTPUT_NAMES`); a report not written is an empty string.
+
+    Per-severity numbers count the findings the gate counted (not ignored, baselined or marked
+    false positive by the provider), summed over merged scans: the numbers the verdict rests on.
+    `scan-id` lists every scan's id, separated by spaces, after a merge.
+    """
+    values = {"verdict": report.verdict.value}
+    ids = dict.fromkeys(evaluation.result.scan_id for evaluation in report.evaluations)
+    values["scan-id"] = " ".join(ids)
+    for severity in sorted(Severity, reverse=True):
+        counted = sum(
+            e.counts[severity].counted for e in report.evaluations if severity in e.counts
+        )
+        values[severity.label] = str(counted)
+    by_name = {path.name: path for path in written}
+    for output, format_name in _FILE_OUTPUTS.items():
+        path = by_name.get(formatter(format_name).filename)
+        values[output] = shown_path(path, cwd) if path is not None else ""
+    values["reports-dir"] = shown_path(written[0].parent, cwd) if written else ""
+    return values
+
+
+def dotenv_path(written: Sequence[Path]) -> Path:
+    """Where the GitLab dotenv report goes: the reports directory (the working directory when
+    no report was written)."""
+    directory = written[0].parent if written else Path()
+    return directory / gitlab.DOTENV_NAME
 
 
 def publish(
     report: Report, written: Sequence[Path], env: Mapping[str, str], stdout: TextIO
 ) -> None:
     """Hand the outcome to the CI system we run under (outputs, summary, annotations)."""
-    return None
+    if github.is_github(env):
+        github.publish(report, outputs(report, written), env, stdout)
+    elif gitlab.is_gitlab(env):
+        gitlab.write_dotenv(dotenv_path(written), outputs(report, written), stdout)
+
+
+def publish_start(scan_id: str, reports_dir: Path, env: Mapping[str, str], stdout: TextIO) -> None:
+    """Hand the id of a scan `scangate start` started to the CI system: the `scan-id` output.
+
+    On GitLab the dotenv report carries `SCANGATE_SCAN_ID`, the variable `scangate wait` reads,
+    so a later job resumes the same scan with no extra wiring.
+    """
+    values = {"scan-id": scan_id}
+    if github.is_github(env):
+        github.write_outputs(env, values)
+    elif gitlab.is_gitlab(env):
+        gitlab.write_dotenv(reports_dir / gitlab.DOTENV_NAME, values, stdout)
 
 
 @contextmanager
 def section(title: str, env: Mapping[str, str], stdout: TextIO) -> Iterator[None]:
     """Wrap the lines written inside the block in a collapsible log section, where supported."""
-    yield
+    if github.is_github(env):
+        with github.group(stdout, title):
+            yield
+    elif gitlab.is_gitlab(env):
+        with gitlab.section(stdout, title):
+            yield
+    else:
+        yield

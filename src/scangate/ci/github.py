@@ -1,9 +1,41 @@
-"""GitHub Actions: masking, log groups (design §6, §7; formats.md §4.5)."""
+"""GitHub Actions: outputs, step summary, annotations, log groups and masking (design §6, §7).
+
+Workflow-command syntax, escaping and limits are those of formats.md §4.4-§4.5.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
+
+from scangate.errors import OutputError
+from scangate.formats import Report
+from scangate.formats.markdown import MAX_BYTES, MarkdownFormatter
+from scangate.gate import Decision, Evaluation, Judgement, incomplete_fails
+from scangate.policy import IgnoreRule
+from scangate.text import json_safe, no_workflow_commands, one_line, xml_safe
+
+MAX_ANNOTATIONS = 10
+"""GitHub keeps 10 error and 10 warning annotations per step and drops the rest silently
+(formats.md §4.5, [GH-CHECKS-REST])."""
+MAX_LISTED = 100
+"""Findings listed in the log group for those that did not fit into annotations."""
+_MIN_SUMMARY = 4096
+"""Below this many free bytes of the 1 MiB step summary, the summary is not appended at all."""
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Unicode bidirectional controls (UAX #9): they can make a line read as something it is not."""
+_WARNED = (Decision.WARNING, Decision.WITHIN_BUDGET)
+"""Counted findings that are annotated as warnings: the warn tier and those within a budget."""
+_LABEL = {
+    Decision.FAILING: "failing",
+    Decision.WARNING: "warning",
+    Decision.WITHIN_BUDGET: "within budget",
+}
 
 
 def is_github(env: Mapping[str, str]) -> bool:
@@ -28,3 +60,283 @@ def add_mask(stream: TextIO, value: str) -> None:
     """
     stream.write(f"::add-mask::{escape_data(value)}\n")
     stream.flush()
+
+
+def clean(text: str, limit: int) -> str:
+    """Untrusted text as one printable line of at most `limit` characters.
+
+    Control characters (ESC, NUL...), lone surrogates and bidi controls go; every kind of line
+    break becomes a space, so the text cannot end a workflow command's line early.
+    """
+    return one_line(_BIDI.sub("", xml_safe(json_safe(text))), limit)
+
+
+# --- outputs and step summary (formats.md §4.4) -------------------------------------------
+
+
+def output_entries(values: Mapping[str, str]) -> str:
+    """`GITHUB_OUTPUT` text for `values`, each in the `name<<DELIMITER` form.
+
+    The heredoc form carries any value, line breaks included; the delimiter is random and
+    checked against the value, as `@actions/core` does, so a value cannot end its entry early.
+    """
+    entries = []
+    for name, value in values.items():
+        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        while delimiter in value:  # pragma: no cover - 128 random bits
+            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        entries.append(f"{name}<<{delimiter}\n{json_safe(value)}\n{delimiter}\n")
+    return "".join(entries)
+
+
+def _append(path_text: str, text: str, what: str) -> None:
+    path = Path(path_text)
+    try:
+        with path.open("a", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} ({path}): {exc.strerror}") from None
+
+
+def write_outputs(env: Mapping[str, str], values: Mapping[str, str]) -> None:
+    """Append `values` to the file named by `GITHUB_OUTPUT` (no file: nothing to do)."""
+    target = env.get("GITHUB_OUTPUT")
+    if target:
+        _append(target, output_entries(values), "GITHUB_OUTPUT")
+
+
+def _size(path_text: str) -> int:
+    try:
+        return Path(path_text).stat().st_size
+    except OSError:
+        return 0
+
+
+def write_summary(env: Mapping[str, str], report: Report) -> bool:
+    """Append the `summary.md` text to `GITHUB_STEP_SUMMARY`, keeping the file within 1 MiB.
+
+    GitHub rejects a step summary above 1 MiB (formats.md §4.4), so the Markdown is rendered
+    into whatever room the file has left. Returns False when there was no room (or no file).
+    """
+    target = env.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return False
+    room = MAX_BYTES - _size(target)
+    if room < _MIN_SUMMARY:
+        return False
+    _append(target, MarkdownFormatter(max_bytes=room).render(report), "GITHUB_STEP_SUMMARY")
+    return True
+
+
+# --- annotations (formats.md §4.5) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One `::error` or `::warning` workflow command."""
+
+    level: str
+    """`error` or `warning`."""
+    title: str
+    message: str
+    file: str | None = None
+    """A repository file to attach to; None for URL findings (formats.md §4.5)."""
+
+    def command(self) -> str:
+        """The workflow command line, every value escaped as the runner requires."""
+        properties = []
+        if self.file:
+            properties += [f"file={escape_property(self.file)}", "line=1"]
+        properties.append(f"title={escape_property(self.title)}")
+        return f"::{self.level} {','.join(properties)}::{escape_data(self.message)}"
+
+
+def _finding_annotation(
+    level: str, judgement: Judgement, evaluation: Evaluation, merged: bool, anchor: str | None
+) -> Annotation:
+    finding = judgement.finding
+    title = f"{finding.severity.label.capitalize()} finding: {clean(finding.title, 150)}"
+    parts = [clean(judgement.reason, 300)]
+    request = " ".join(p for p in (finding.method, clean(finding.url, 400)) if p)
+    if finding.parameter:
+        request += f" (parameter {clean(finding.parameter, 100)})"
+    if request.strip():
+        parts.append(request.strip())
+    parts.append(f"fingerprint {clean(finding.fingerprint, 100)}")
+    if merged:
+        result = evaluation.result
+        parts.append(f"scan {clean(result.scan_id, 100)} of {clean(result.target, 200)}")
+    # The SARIF anchor, when set, is a repository file: attached there, PRs can show them.
+    return Annotation(level, title, "; ".join(parts), anchor)
+
+
+Ranked = list[tuple[Judgement, Evaluation]]
+
+
+def _ranked(report: Report, decisions: Iterable[Decision]) -> Ranked:
+    """Judgements with `decisions` from every scan, most severe first (stable within a tie)."""
+    wanted = frozenset(decisions)
+    picked = [(j, e) for e in report.evaluations for j in e.judgements if j.decision in wanted]
+    return sorted(picked, key=lambda pair: -pair[0].finding.severity)
+
+
+def _incomplete(report: Report) -> list[Annotation]:
+    annotations = []
+    for evaluation in report.evaluations:
+        result = evaluation.result
+        if result.complete:
+            continue
+        level = "error" if incomplete_fails(result, report.gate) else "warning"
+        why = clean(result.message, 300) or f"scan {result.status.value}"
+        subject = f"{clean(result.scanner, 60)} scan {clean(result.scan_id, 100)}"
+        message = f"{subject} of {clean(result.target, 200)} did not complete: {why}"
+        annotations.append(Annotation(level, "scangate: scan did not complete", message))
+    return annotations
+
+
+def _unused(evaluations: Sequence[Evaluation]) -> dict[int, IgnoreRule]:
+    """Entries unused in every scan: one scan's finding is enough to make an entry used."""
+    if not evaluations:
+        return {}
+    per_scan = [{entry.index: entry for entry in e.unused_ignores} for e in evaluations]
+    common = set(per_scan[0]).intersection(*per_scan[1:])
+    return {index: per_scan[0][index] for index in sorted(common)}
+
+
+def _ignore_warnings(report: Report) -> list[Annotation]:
+    """Expired and unused `ignore` entries (design §9), once each across merged scans."""
+    expired: dict[int, IgnoreRule] = {}
+    for evaluation in report.evaluations:
+        expired.update((entry.index, entry) for entry in evaluation.expired_ignores)
+    annotations = [
+        Annotation(
+            "warning",
+            f"scangate: ignore[{i}] expired",
+            f"ignore[{i}] expired on {entry.expires} and no longer applies: "
+            + clean(entry.reason, 300),
+        )
+        for i, entry in sorted(expired.items())
+    ]
+    for i, entry in _unused(report.evaluations).items():
+        until = f" (expires {entry.expires})" if entry.expires is not None else ""
+        message = f"ignore[{i}] matched no finding{until}: " + clean(entry.reason, 300)
+        annotations.append(Annotation("warning", f"scangate: ignore[{i}] unused", message))
+    return annotations
+
+
+@dataclass(frozen=True)
+class AnnotationPlan:
+    """The annotations to print, and the findings that did not fit into them."""
+
+    annotations: list[Annotation]
+    left_out: list[Judgement]
+
+
+def plan_annotations(report: Report, reports_note: str = "the reports") -> AnnotationPlan:
+    """At most 10 errors and 10 warnings, most severe first (formats.md §4.5).
+
+    Errors: scans that did not complete (they decide the verdict before any finding), then
+    failing findings. Warnings: incomplete scans that do not fail the gate, expired and unused
+    ignores (design §9 promises them as annotations, and there are few), then findings in the
+    warn tier or within a `max` budget. When a kind overflows, its tenth annotation says how
+    many more there are and where to find them.
+    """
+    merged = len(report.evaluations) > 1
+    incomplete = _incomplete(report)
+    pre_errors = [a for a in incomplete if a.level == "error"]
+    pre_warnings = [a for a in incomplete if a.level == "warning"] + _ignore_warnings(report)
+    errors, left = _fill(
+        "error", pre_errors, _ranked(report, [Decision.FAILING]), merged, report, reports_note
+    )
+    warnings, left_warned = _fill(
+        "warning", pre_warnings, _ranked(report, _WARNED), merged, report, reports_note
+    )
+    return AnnotationPlan(errors + warnings, left + left_warned)
+
+
+def _fill(
+    level: str,
+    fixed: list[Annotation],
+    ranked: Ranked,
+    merged: bool,
+    report: Report,
+    reports_note: str,
+) -> tuple[list[Annotation], list[Judgement]]:
+    """Up to 10 annotations of one level: `fixed` first, then findings; plus what was left."""
+    anchor = report.sarif_anchor
+    items = fixed + [_finding_annotation(level, j, e, merged, anchor) for j, e in ranked]
+    if len(items) <= MAX_ANNOTATIONS:
+        return items, []
+    kept = items[: MAX_ANNOTATIONS - 1]
+    left = [j for j, _ in ranked[max(0, len(kept) - len(fixed)) :]]
+    more = len(items) - len(kept)
+    noun = "errors" if level == "error" else "warnings"
+    note = (
+        f"{more} more {noun} are not annotated (GitHub shows at most {MAX_ANNOTATIONS} per "
+        f"step); every finding is in the step summary and in {reports_note}"
+    )
+    return [*kept, Annotation(level, f"scangate: {more} more {noun}", note)], left
+
+
+def left_out_lines(left_out: Sequence[Judgement]) -> list[str]:
+    """One log line per finding that did not fit into an annotation (at most 100 lines)."""
+    lines = []
+    for judgement in left_out[:MAX_LISTED]:
+        finding = judgement.finding
+        request = " ".join(p for p in (finding.method, clean(finding.url, 300)) if p)
+        lines.append(
+            f"- [{finding.severity.label}] {_LABEL[judgement.decision]}: "
+            f"{clean(finding.title, 150)} | {request} | {clean(finding.fingerprint, 100)}"
+        )
+    if len(left_out) > MAX_LISTED:
+        lines.append(f"- ... and {len(left_out) - MAX_LISTED} more: see the reports")
+    return lines
+
+
+# --- log structure ------------------------------------------------------------------------
+
+
+@contextmanager
+def group(stream: TextIO, title: str) -> Iterator[None]:
+    """Fold the lines written inside the block into a `::group::` in the log."""
+    stream.write(f"::group::{escape_data(clean(title, 200))}\n")
+    stream.flush()
+    try:
+        yield
+    finally:
+        stream.write("::endgroup::\n")
+        stream.flush()
+
+
+def print_untrusted(stream: TextIO, lines: Iterable[str]) -> None:
+    """Print `lines` with workflow commands stopped (`::stop-commands::`, formats.md §4.5).
+
+    The runner ignores every command until it sees the random token again, so no line can act
+    as a command. Each line is also neutralized on its own, in case the block is shown by a
+    tool that does not honour `stop-commands`. Never wrap a block that may register a mask:
+    `::add-mask::` is ignored too while commands are stopped.
+    """
+    token = secrets.token_hex(16)
+    stream.write(f"::stop-commands::{token}\n")
+    for line in lines:
+        stream.write(no_workflow_commands(clean(line, 2000)) + "\n")
+    stream.write(f"::{token}::\n")
+    stream.flush()
+
+
+def publish(
+    report: Report, values: Mapping[str, str], env: Mapping[str, str], stream: TextIO
+) -> None:
+    """Hand a run's outcome to GitHub: outputs, step summary, annotations, an overflow list."""
+    write_outputs(env, values)
+    if not write_summary(env, report) and env.get("GITHUB_STEP_SUMMARY"):
+        where = values["summary-file"] or "the reports"
+        stream.write(f"scangate: the step summary is full (1 MiB per step); see {where}\n")
+    files = [values[key] for key in ("sarif-file", "junit-file", "results-file") if values[key]]
+    plan = plan_annotations(report, ", ".join(files) if files else "the reports")
+    for annotation in plan.annotations:
+        stream.write(annotation.command() + "\n")
+    stream.flush()
+    if plan.left_out:
+        with group(stream, f"scangate: {len(plan.left_out)} findings not annotated"):
+            print_untrusted(stream, left_out_lines(plan.left_out))

@@ -1,0 +1,259 @@
+"""Play the CI runners: run the container's command with the environment each runner gives it.
+
+GitHub: `action.yml` is read the way the runner reads it (inputs with their defaults, `runs.env`
+expressions, `INPUT_*` variables, `runs.entrypoint` + `runs.args`), and the command runs in a
+workspace with `GITHUB_ACTIONS`, `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` set (formats.md
+§4.2-§4.4). GitLab: the jobs of `examples/gitlab/.gitlab-ci.yml` run their `script` lines with
+their `variables` and GitLab's own (`GITLAB_CI`, `CI_PROJECT_DIR`). Both against the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ci import (
+    ROOT,
+    base_env,
+    commands_in,
+    parse_dotenv,
+    parse_output_file,
+    scangate_shim,
+    sections_in,
+)
+from scangate.sandbox import sandbox_env
+
+pytestmark = pytest.mark.slow
+
+ACTION = ROOT / "action.yml"
+GITLAB_CI = ROOT / "examples" / "gitlab" / ".gitlab-ci.yml"
+COUNTED = {"failing", "within_budget", "warning", "below_threshold"}
+POLICY = """\
+version: 1
+provider:
+  name: cyberorigen
+scan:
+  target: staging.example.com
+  timeout: 60s
+gate:
+  fail_on: high
+  max: {medium: 5}
+  warn_on: low
+ignore:
+  - title: "Nothing is called this*"
+    reason: "matches no finding (SEC-7)"
+  - rule: server-banner
+    reason: "accepted until the proxy rewrite (SEC-9)"
+    expires: 2020-01-01
+"""
+MANY = "extends: hostile\ngenerate: 40\nduration: 1\n"
+"""More failing and warned findings than GitHub annotates, every text field hostile."""
+_EXPRESSION = re.compile(r"\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}")
+
+
+@dataclass
+class Step:
+    """What one step (or job) left behind."""
+
+    exit: int
+    stdout: str
+    stderr: str
+    workspace: Path
+    outputs: dict[str, str]
+    summary: str
+
+    def results(self, relative: str) -> Any:
+        """A `scangate.json` in the workspace, parsed."""
+        return json.loads((self.workspace / relative).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A checkout with a policy and a hostile scenario, and a `scangate` on PATH."""
+    root = tmp_path / "workspace"
+    root.mkdir()
+    (root / ".scangate.yml").write_text(POLICY, encoding="utf-8")
+    (root / "many.yml").write_text(MANY, encoding="utf-8")
+    scangate_shim(tmp_path / "bin")
+    return root
+
+
+def _evaluate(expression: str, inputs: dict[str, str]) -> str:
+    """Evaluate a `runs.env` value; only `${{ inputs.<name> }}` references are expected."""
+    match = _EXPRESSION.fullmatch(expression.strip())
+    assert match is not None, f"runs.env value is not a plain input reference: {expression!r}"
+    return inputs[match.group(1)]
+
+
+def run_action(workspace: Path, **given: str) -> Step:
+    """Run the action's container command as the GitHub runner would, with `with:` = `given`."""
+    action = yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+    inputs = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
+    unknown = set(given) - set(inputs)
+    assert not unknown, f"not inputs of action.yml: {unknown}"
+    inputs.update(given)
+    files = workspace.parent / "file_commands"
+    files.mkdir(exist_ok=True)
+    output, summary = files / "set_output", files / "step_summary"
+    output.write_text("", encoding="utf-8")
+    summary.write_text("", encoding="utf-8")
+    env = base_env(workspace.parent / "bin", workspace.parent)
+    # ContainerActionHandler: INPUT_<NAME> for every input, then the evaluated runs.env.
+    env |= {f"INPUT_{name.replace(' ', '_').upper()}": value for name, value in inputs.items()}
+    env |= {key: _evaluate(value, inputs) for key, value in action["runs"]["env"].items()}
+    env |= {
+        "GITHUB_ACTIONS": "true",
+        "CI": "true",
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    argv = [action["runs"]["entrypoint"], *action["runs"]["args"]]
+    # Bytes, not text: universal newlines would hide a stray CR, which the runner keeps.
+    done = subprocess.run(argv, cwd=workspace, env=env, capture_output=True, timeout=120)
+    return Step(
+        done.returncode,
+        done.stdout.decode("utf-8"),
+        done.stderr.decode("utf-8"),
+        workspace,
+        parse_output_file(output.read_text(encoding="utf-8")),
+        summary.read_text(encoding="utf-8"),
+    )
+
+
+def _counted(results: Any) -> dict[str, str]:
+    tally = Counter(
+        f["severity"]
+        for scan in results["scans"]
+        for f in scan["findings"]
+        if f["gate"]["decision"] in COUNTED
+    )
+    return {s: str(tally[s]) for s in ("critical", "high", "medium", "low", "info")}
+
+
+def test_github_runner_gets_outputs_summary_annotations_and_exit_1(workspace: Path) -> None:
+    step = run_action(workspace, sandbox="many.yml", **{"out-dir": "scangate-reports"})
+    assert step.exit == 1, step.stderr
+    results = step.results("scangate-reports/scangate.json")
+    assert step.outputs == {
+        "verdict": "failed",
+        "scan-id": results["scans"][0]["scan_id"],
+        **_counted(results),
+        "sarif-file": "scangate-reports/scangate.sarif",
+        "junit-file": "scangate-reports/junit.xml",
+        "summary-file": "scangate-reports/summary.md",
+        "results-file": "scangate-reports/scangate.json",
+        "reports-dir": "scangate-reports",
+    }
+    assert step.summary == (workspace / "scangate-reports" / "summary.md").read_text("utf-8")
+    _check_log(step, results["scans"][0]["scan_id"])
+
+
+def _check_log(step: Step, scan_id: str) -> None:
+    """The log as the runner reads it: only scangate's own commands, at most 10 per kind."""
+    assert commands_in(step.stderr) == []
+    assert "\r" not in step.stdout + step.stderr
+    commands = commands_in(step.stdout)
+    names = Counter(c.name for c in commands)
+    assert set(names) == {"add-mask", "group", "endgroup", "error", "warning", "stop-commands"}
+    assert names["error"] == names["warning"] == 10  # both overflow in this scenario
+    wait = next(c for c in commands if c.name == "group")
+    assert wait.message == f"waiting for scan {scan_id}"
+    for command in commands:
+        if command.name in ("error", "warning"):
+            assert set(command.properties) == {"title"}  # URL findings: no file=
+            assert command.message.isprintable() and command.properties["title"].isprintable()
+    titles = [c.properties["title"] for c in commands if c.name == "warning"]
+    assert titles[:2] == ["scangate: ignore[1] expired", "scangate: ignore[0] unused"]
+    assert [c.name for c in commands][-3:] == ["group", "stop-commands", "endgroup"]
+    # The sandbox's key is registered as a mask and appears nowhere else.
+    key = sandbox_env("cyberorigen")["CYBERORIGEN_API_KEY"]
+    masks = [c.message for c in commands if c.name == "add-mask"]
+    assert key in masks
+    assert step.stdout.count(key) == 1 and key not in step.stderr
+
+
+def test_github_report_only_then_a_gate_over_two_scans(workspace: Path) -> None:
+    clean = run_action(workspace, sandbox="clean", **{"out-dir": "a", "report-only": "true"})
+    found = run_action(workspace, sandbox="findings", **{"out-dir": "b", "report-only": "true"})
+    assert (clean.exit, clean.outputs["verdict"]) == (0, "passed")
+    assert (found.exit, found.outputs["verdict"]) == (0, "failed")  # report-only: exit 0
+    merged = run_action(
+        workspace,
+        command="gate",
+        args="--results a/scangate.json\n  --results b/scangate.json",
+        **{"out-dir": "merged"},
+    )
+    assert merged.exit == 1, merged.stderr
+    assert merged.outputs["verdict"] == "failed"
+    ids = [step.outputs["scan-id"] for step in (clean, found)]
+    assert merged.outputs["scan-id"] == " ".join(ids)
+    sarif = json.loads((workspace / merged.outputs["sarif-file"]).read_text("utf-8"))
+    run_ids = [run["automationDetails"]["id"] for run in sarif["runs"]]
+    assert len(run_ids) == 2 and len(set(run_ids)) == 2
+
+
+def test_github_inputs_are_never_run_as_shell_code(workspace: Path) -> None:
+    args = "--results x;touch${IFS}pwned $(touch pwned2) `touch pwned3` *"
+    step = run_action(workspace, command="gate", args=args)
+    assert step.exit == 2
+    assert "unrecognized arguments: $(touch pwned2) `touch pwned3` *" in step.stderr
+    assert sorted(p.name for p in workspace.iterdir()) == [".scangate.yml", "many.yml"]
+
+
+# --- GitLab -------------------------------------------------------------------------------
+
+
+def run_job(workspace: Path, job: str, extra: dict[str, str]) -> Step:
+    """Run one job of the example pipeline: its `script` lines, with its variables."""
+    pipeline = yaml.safe_load(GITLAB_CI.read_text(encoding="utf-8"))
+    env = base_env(workspace.parent / "bin", workspace.parent)
+    env |= {k: str(v) for k, v in pipeline.get("variables", {}).items()}
+    env |= {k: str(v) for k, v in pipeline[job].get("variables", {}).items()}
+    env |= {"GITLAB_CI": "true", "CI": "true", "CI_PROJECT_DIR": str(workspace)} | extra
+    stdout, stderr, code = "", "", 0
+    for line in pipeline[job]["script"]:
+        done = subprocess.run(
+            ["/bin/sh", "-c", line],
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        stdout += done.stdout.decode("utf-8")  # bytes: the section markers carry a CR
+        stderr += done.stderr.decode("utf-8")
+        code = done.returncode
+        if code:
+            break
+    return Step(code, stdout, stderr, workspace, {}, "")
+
+
+def test_gitlab_report_job_then_gate_job(workspace: Path) -> None:
+    pipeline = yaml.safe_load(GITLAB_CI.read_text(encoding="utf-8"))
+    report = run_job(workspace, "dast", {"SCANGATE_SANDBOX": "findings"})
+    assert report.exit == 0, report.stderr  # report-only: GitLab ingests reports of green jobs
+    start, end = sections_in(report.stdout)
+    assert (start.kind, end.kind, start.name, start.collapsed) == ("start", "end", end.name, True)
+    assert start.header.startswith("waiting for scan scan_")
+    assert commands_in(report.stdout + report.stderr) == []
+    reports = pipeline["dast"]["artifacts"]["reports"]
+    for path in reports.values():
+        assert (workspace / path).is_file(), path
+    dotenv = parse_dotenv((workspace / reports["dotenv"]).read_text(encoding="utf-8"))
+    results = report.results(dotenv["SCANGATE_RESULTS_FILE"])
+    assert dotenv["SCANGATE_VERDICT"] == "failed"
+    assert dotenv["SCANGATE_SCAN_ID"] == results["scans"][0]["scan_id"]
+    counted = {f"SCANGATE_{s.upper()}": n for s, n in _counted(results).items()}
+    assert counted.items() <= dotenv.items()
+    # GitLab hands the dotenv variables to the gate job, which enforces the verdict.
+    gate = run_job(workspace, "dast-gate", dotenv)
+    assert gate.exit == 1, gate.stderr
+    assert (workspace / "scangate-gate" / "scangate.sarif").is_file()

@@ -1,0 +1,352 @@
+"""GitHub Actions: outputs, step summary, annotations and groups, read as the runner reads them."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import HOSTILE, TODAY, hostile_finding, make_finding, make_policy, make_result
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ci import commands_in, parse_command, parse_output_file
+from scangate import ci
+from scangate.baseline import Baseline
+from scangate.ci import github
+from scangate.formats.interface import Report
+from scangate.formats.markdown import MAX_BYTES, MarkdownFormatter
+from scangate.gate import Decision, combine, evaluate
+from scangate.model import Finding, ScanResult, ScanStatus, Severity
+from scangate.policy import GateSettings, IgnoreRule
+
+GITHUB = {"GITHUB_ACTIONS": "true"}
+RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+
+
+def report_of(
+    *results: ScanResult,
+    gate: GateSettings | None = None,
+    ignore: tuple[IgnoreRule, ...] = (),
+    baseline: Baseline | None = None,
+    anchor: str | None = None,
+) -> Report:
+    policy = make_policy(gate, ignore)
+    evaluations = tuple(evaluate(r, policy, baseline, TODAY) for r in results)
+    return Report(
+        evaluations=evaluations,
+        verdict=combine(evaluations),
+        gate=policy.gate,
+        tool_version="0.1.0",
+        sarif_anchor=anchor,
+    )
+
+
+def spread(count: int, **gate: object) -> Report:
+    """`count` findings cycling through the severities, under `gate`."""
+    settings = GateSettings(**gate)  # type: ignore[arg-type]
+    return report_of(make_result([make_finding(i) for i in range(count)]), gate=settings)
+
+
+# --- escaping -----------------------------------------------------------------------------
+
+
+@given(title=st.text(), message=st.text(), file=st.none() | st.text(min_size=1))
+def test_an_annotation_is_one_line_that_the_runner_reads_back_exactly(
+    title: str, message: str, file: str | None
+) -> None:
+    # Titles are always cleaned first: the runner trims the property list, so a raw title could
+    # lose trailing whitespace (as with @actions/core); a cleaned one has none.
+    title = github.clean(title, 1000)
+    line = github.Annotation("error", title, message, file).command()
+    assert "\n" not in line and "\r" not in line
+    command = parse_command(line)
+    assert command is not None and command.name == "error"
+    assert command.message == message
+    expected = {"title": title} | ({"file": file, "line": "1"} if file else {})
+    assert command.properties == expected
+
+
+def test_a_mask_with_escapable_characters_reaches_the_runner_whole() -> None:
+    stream = io.StringIO()
+    github.add_mask(stream, "s3cr%t\nline2")
+    [command] = commands_in(stream.getvalue())
+    assert (command.name, command.message) == ("add-mask", "s3cr%t\nline2")
+
+
+def test_clean_leaves_one_printable_line_without_bidi_or_control_characters() -> None:
+    text = github.clean(HOSTILE + "\u2028tail\x1b[31m", 10_000)
+    assert text.isprintable()
+    assert "\u202e" not in text and "\x1b" not in text
+    assert github.clean("x" * 50, 10) == "x" * 9 + "…"
+
+
+# --- outputs ------------------------------------------------------------------------------
+
+
+def test_output_entries_carry_any_value_through_the_runner_parser() -> None:
+    values = {
+        "plain": "failed",
+        "lines": "a\nb\r\nc",
+        "tricky": "x=1<<EOF\nghadelimiter_\n",
+        "empty": "",
+        "hostile": HOSTILE,
+    }
+    parsed = parse_output_file(github.output_entries(values))
+    assert parsed["plain"] == "failed"
+    assert parsed["lines"] == "a\nb\r\nc"
+    assert parsed["tricky"] == "x=1<<EOF\nghadelimiter_\n"
+    assert parsed["empty"] == ""
+    # A lone surrogate cannot be written as UTF-8: it arrives as U+FFFD, the rest unchanged.
+    assert parsed["hostile"] == HOSTILE.replace("\ud800", "\ufffd")
+
+
+def test_outputs_count_the_findings_the_gate_counted_not_all_found() -> None:
+    findings = [make_finding(i) for i in range(40)]
+    ignore = (IgnoreRule(index=0, rule="rule-1", reason="accepted (SEC-1)"),)
+    known = Baseline.from_findings(findings[:10])
+    gate = GateSettings(new_only=True)
+    report = report_of(make_result(findings), gate=gate, ignore=ignore, baseline=known)
+    values = ci.outputs(report, [])
+    counts = report.evaluations[0].counts
+    for severity in Severity:
+        assert values[severity.label] == str(counts[severity].counted)
+    # The sample must tell counted from found apart, or this test proves nothing.
+    assert any(counts[s].counted != counts[s].found for s in Severity)
+    assert values["verdict"] == report.verdict.value
+    assert values["scan-id"] == "scan_abc123"
+
+
+def test_outputs_name_written_reports_relative_to_the_working_directory(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    written = [out / "scangate.sarif", out / "summary.md", out / "scangate.json"]
+    values = ci.outputs(spread(3), written, cwd=tmp_path)
+    assert values["sarif-file"] == "reports/scangate.sarif"
+    assert values["summary-file"] == "reports/summary.md"
+    assert values["results-file"] == "reports/scangate.json"
+    assert values["junit-file"] == ""  # junit was not among the formats written
+    assert values["reports-dir"] == "reports"
+    elsewhere = ci.outputs(spread(3), written, cwd=tmp_path / "other")
+    assert elsewhere["sarif-file"] == out.joinpath("scangate.sarif").as_posix()
+    assert list(values) == list(ci.OUTPUT_NAMES)
+
+
+def test_merged_outputs_list_every_scan_once_and_sum_the_counts() -> None:
+    first = make_result([make_finding(1), make_finding(6)], scan_id="scan_a")
+    second = make_result([make_finding(11)], scan_id="scan_b", target="https://b.example.com")
+    values = ci.outputs(report_of(first, second, gate=GateSettings(fail_on=None)), [])
+    assert values["scan-id"] == "scan_a scan_b"
+    # Severities cycle: 1 and 6 and 11 are low, high and ... see make_finding.
+    expected = {s.label: 0 for s in Severity}
+    for n in (1, 6, 11):
+        expected[make_finding(n).severity.label] += 1
+    assert {s: int(values[s]) for s in expected} == expected
+
+
+# --- step summary -------------------------------------------------------------------------
+
+
+def test_the_summary_is_summary_md_appended_to_the_step_summary(tmp_path: Path) -> None:
+    target = tmp_path / "step_summary"
+    target.write_text("earlier step\n", encoding="utf-8")
+    report = spread(30, fail_on=Severity.HIGH)
+    assert github.write_summary({"GITHUB_STEP_SUMMARY": str(target)}, report)
+    expected = MarkdownFormatter(max_bytes=MAX_BYTES - len("earlier step\n")).render(report)
+    assert target.read_text(encoding="utf-8") == "earlier step\n" + expected
+    assert expected == MarkdownFormatter().render(report)  # small reports are not cut
+
+
+def test_the_summary_never_takes_the_step_summary_past_one_mebibyte(tmp_path: Path) -> None:
+    target = tmp_path / "step_summary"
+    target.write_bytes(b"x" * (MAX_BYTES - 20_000))
+    report = report_of(make_result([hostile_finding(i) for i in range(400)]))
+    assert github.write_summary({"GITHUB_STEP_SUMMARY": str(target)}, report)
+    assert MAX_BYTES - 20_000 < target.stat().st_size <= MAX_BYTES
+    full = tmp_path / "full"
+    full.write_bytes(b"x" * (MAX_BYTES - 100))
+    assert not github.write_summary({"GITHUB_STEP_SUMMARY": str(full)}, report)
+    assert full.stat().st_size == MAX_BYTES - 100
+    assert not github.write_summary({}, report)
+
+
+# --- annotations --------------------------------------------------------------------------
+
+
+def _findings_of(plan: github.AnnotationPlan, level: str) -> list[github.Annotation]:
+    return [a for a in plan.annotations if a.level == level and " finding: " in a.title]
+
+
+def test_at_most_ten_annotations_of_each_kind_most_severe_first() -> None:
+    report = spread(40, fail_on=Severity.MEDIUM, warn_on=Severity.INFO)
+    plan = github.plan_annotations(report, "r/scangate.sarif")
+    errors = [a for a in plan.annotations if a.level == "error"]
+    warnings = [a for a in plan.annotations if a.level == "warning"]
+    assert len(errors) == len(warnings) == 10
+    judgements = report.evaluations[0].judgements
+    failing = sum(j.decision is Decision.FAILING for j in judgements)
+    warned = sum(j.decision is Decision.WARNING for j in judgements)
+    assert errors[-1].title == f"scangate: {failing - 9} more errors"
+    assert warnings[-1].title == f"scangate: {warned - 9} more warnings"
+    assert "r/scangate.sarif" in errors[-1].message
+    for level in ("error", "warning"):
+        ranks = [RANK[a.title.split()[0].lower()] for a in _findings_of(plan, level)]
+        assert ranks == sorted(ranks, reverse=True)
+    # Fingerprints ignore volatile path segments, so several findings share one: count by kind.
+    level_of = {Decision.FAILING: "error", Decision.WARNING: "warning"}
+    flagged = Counter(
+        (j.finding.severity.label, level_of[j.decision])
+        for j in judgements
+        if j.decision in level_of
+    )
+    annotated = Counter(
+        (a.title.split()[0].lower(), a.level) for a in plan.annotations if " finding: " in a.title
+    )
+    left = Counter((j.finding.severity.label, level_of[j.decision]) for j in plan.left_out)
+    assert annotated + left == flagged
+    assert len(github.left_out_lines(plan.left_out)) == len(plan.left_out)
+
+
+def test_few_findings_are_all_annotated_with_nothing_left_out() -> None:
+    plan = github.plan_annotations(spread(5, fail_on=Severity.HIGH, warn_on=Severity.LOW))
+    # Findings 0-4 are info, low, medium, high and critical.
+    assert not plan.left_out
+    assert [a.title.split()[0] for a in plan.annotations] == ["Critical", "High", "Medium", "Low"]
+    assert [a.level for a in plan.annotations] == ["error", "error", "warning", "warning"]
+    error = plan.annotations[0]
+    assert error.title.startswith("Critical finding: SQL Injection")
+    assert "critical is at or above fail_on: high" in error.message
+    assert error.file is None  # URL findings attach to no repository file
+
+
+def test_an_incomplete_scan_is_the_first_error() -> None:
+    result = make_result(
+        [make_finding(i) for i in range(20)], status=ScanStatus.FAILED, message="scanner crashed"
+    )
+    plan = github.plan_annotations(report_of(result, gate=GateSettings(fail_on=Severity.LOW)))
+    first = plan.annotations[0]
+    assert (first.level, first.title) == ("error", "scangate: scan did not complete")
+    assert "scan_abc123" in first.message and "scanner crashed" in first.message
+    relaxed = report_of(result, gate=GateSettings(fail_on=None, fail_on_incomplete=False))
+    [note] = github.plan_annotations(relaxed).annotations
+    assert note.level == "warning"
+
+
+def test_ignore_warnings_lead_and_unused_means_unused_in_every_merged_scan() -> None:
+    ignore = (
+        IgnoreRule(index=0, rule="rule-3", reason="used by scan b only"),
+        IgnoreRule(index=1, rule="nothing", reason="matches nothing", expires=TODAY),
+        IgnoreRule(index=2, rule="rule-2", reason="lapsed", expires=TODAY.replace(year=2020)),
+    )
+    first = make_result([make_finding(1)], scan_id="a")
+    second = make_result([make_finding(3), make_finding(8)], scan_id="b")
+    report = report_of(first, second, gate=GateSettings(warn_on=Severity.INFO), ignore=ignore)
+    warnings = [a for a in github.plan_annotations(report).annotations if a.level == "warning"]
+    assert [a.title for a in warnings[:2]] == [
+        "scangate: ignore[2] expired",
+        "scangate: ignore[1] unused",
+    ]
+    assert "expired on 2020-11-22 and no longer applies: lapsed" in warnings[0].message
+    assert all(" finding: " in a.title for a in warnings[2:])
+    assert all(" of https://app.example.com" in a.message for a in warnings[2:])
+
+
+def test_the_sarif_anchor_attaches_every_finding_annotation_to_that_file() -> None:
+    report = report_of(make_result([make_finding(4)]), anchor="api/openapi.yaml")
+    [annotation] = github.plan_annotations(report).annotations
+    command = parse_command(annotation.command())
+    assert command is not None
+    assert command.properties["file"] == "api/openapi.yaml"
+    assert command.properties["line"] == "1"
+
+
+# --- the whole GitHub publication ---------------------------------------------------------
+
+
+def _hostile_report() -> Report:
+    findings = [hostile_finding(i) for i in range(30)]
+    gate = GateSettings(fail_on=Severity.MEDIUM, warn_on=Severity.INFO)
+    return report_of(make_result(findings), gate=gate)
+
+
+def test_publish_under_github_writes_outputs_summary_and_safe_annotations(tmp_path: Path) -> None:
+    env = GITHUB | {
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+    }
+    report = _hostile_report()
+    stdout = io.StringIO()
+    ci.publish(report, [tmp_path / "r" / "scangate.sarif"], env, stdout)
+    outputs = parse_output_file((tmp_path / "output").read_text(encoding="utf-8"))
+    assert outputs == ci.outputs(report, [tmp_path / "r" / "scangate.sarif"])
+    assert (tmp_path / "summary").read_text(encoding="utf-8") == MarkdownFormatter().render(report)
+    log = stdout.getvalue()
+    assert "\r" not in log
+    commands = commands_in(log)
+    names = [c.name for c in commands]
+    assert set(names) == {"error", "warning", "group", "stop-commands", "endgroup"}
+    assert names.count("error") == names.count("warning") == 10
+    for command in commands:
+        assert set(command.properties) <= {"title", "file", "line"}
+        assert all(text.isprintable() for text in (command.message, *command.properties.values()))
+    # The left-out findings are listed between stop-commands and its token, hostile text and all.
+    stop = names.index("stop-commands")
+    assert names[stop - 1] == "group" and names[stop + 1] == "endgroup"
+    token = commands[stop].message
+    block = log.split(f"::stop-commands::{token}\n", 1)[1].split(f"::{token}::\n", 1)[0]
+    assert block.count("\n") == len(github.plan_annotations(report).left_out)
+    assert "pwned" in block
+
+
+def test_publish_with_no_ci_writes_nothing(tmp_path: Path) -> None:
+    stdout = io.StringIO()
+    with ci.section("waiting for scan x", {}, stdout):
+        stdout.write("inside\n")
+    ci.publish(_hostile_report(), [tmp_path / "scangate.sarif"], {"CI": "true"}, stdout)
+    assert stdout.getvalue() == "inside\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_group_escapes_its_title_and_closes_when_the_block_fails() -> None:
+    stdout = io.StringIO()
+    with pytest.raises(RuntimeError), ci.section("scan\n::error::x%", GITHUB, stdout):
+        stdout.write("waiting\n")
+        raise RuntimeError("stopped")
+    assert stdout.getvalue() == "::group::scan ::error::x%25\nwaiting\n::endgroup::\n"
+    [group, end] = commands_in(stdout.getvalue())
+    assert (group.name, group.message, end.name) == ("group", "scan ::error::x%", "endgroup")
+
+
+def test_an_unwritable_output_file_is_an_output_error(tmp_path: Path) -> None:
+    from scangate.errors import OutputError
+
+    env = GITHUB | {"GITHUB_OUTPUT": str(tmp_path / "missing" / "output")}
+    with pytest.raises(OutputError, match="GITHUB_OUTPUT"):
+        ci.publish(spread(2), [], env, io.StringIO())
+
+
+def test_findings_of_equal_severity_keep_the_gate_order() -> None:
+    findings: list[Finding] = [make_finding(i, severity=Severity.HIGH) for i in range(4)]
+    report = report_of(make_result(findings))
+    messages = [a.message for a in github.plan_annotations(report).annotations]
+    order = [j.finding.url for j in report.evaluations[0].judgements]
+    assert [next(u for u in order if u in m) for m in messages] == order
+
+
+def test_a_full_step_summary_is_left_alone_and_said_so(tmp_path: Path) -> None:
+    full = tmp_path / "summary"
+    full.write_bytes(b"x" * (MAX_BYTES - 100))
+    stdout = io.StringIO()
+    written = [tmp_path / "r" / "summary.md"]
+    ci.publish(spread(3), written, GITHUB | {"GITHUB_STEP_SUMMARY": str(full)}, stdout)
+    assert full.stat().st_size == MAX_BYTES - 100
+    assert f"step summary is full (1 MiB per step); see {ci.shown_path(written[0])}" in (
+        stdout.getvalue()
+    )
+
+
+def test_a_started_scan_id_becomes_the_scan_id_output(tmp_path: Path) -> None:
+    env = GITHUB | {"GITHUB_OUTPUT": str(tmp_path / "output")}
+    ci.publish_start("scan_42", tmp_path / "reports", env, io.StringIO())
+    assert parse_output_file((tmp_path / "output").read_text("utf-8")) == {"scan-id": "scan_42"}
+    assert not (tmp_path / "reports").exists()
