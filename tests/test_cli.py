@@ -274,3 +274,15 @@ def test_mutually_exclusive_provider_options_are_named_plainly(
     assert main(["validate"]) == ExitStatus.USAGE_ERROR
     err = capsys.readouterr().err
     assert "provider.options: set only one of crawl_id, crawl_label (line 4)" in err
+
+
+def test_the_example_results_regate_and_merge(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = sorted((Path(__file__).parent.parent / "examples" / "results").glob("*.json"))
+    assert len(examples) >= 3
+    _policy(in_tmp, MINIMAL + "gate: {fail_on: none}\n")
+    args = [word for path in examples for word in ("--results", str(path))]
+    assert main(["gate", *args]) == ExitStatus.PASSED
+    merged = load_results(in_tmp / "scangate-reports" / "scangate.json")
+    assert {r.provider for r in merged} == {"cyberorigen", "cystack", "vaddy"}
