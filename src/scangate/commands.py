@@ -271,22 +271,14 @@ def _drive(
                 raise
             failure = exc
         if stop is not None:
+            remote = runner.stop_remote()
             if runner.scan is None:
-                context.console.line(f"{stop.why} before any scan was started")
+                context.console.line(_stopped_without_scan(stop, remote))
                 return int(stop.exit_status)
-            context.console.line(f"{stop.why}; {runner.stop_remote()}")
+            context.console.line(f"{stop.why}; {remote}")
             result = runner.partial(stop.status, stop.why)
         elif failure is not None:
-            assert runner.scan is not None
-            context.console.line(f"error: {failure.diagnostics()}")
-            context.console.line(
-                f"scan {runner.scan.scan_id} may still be running; resume with "
-                f"`scangate wait --scan-id {runner.scan.scan_id}`"
-            )
-            last = runner.last.status if runner.last else ScanStatus.RUNNING
-            result = runner.partial(
-                last if not last.terminal else ScanStatus.FAILED, failure.message
-            )
+            result = _kept_after_failure(runner, failure, context)
         report = _report([result], policy, context, interrupted=stop.why if stop else "")
         if late:
             stop = stop or late[0]
@@ -295,6 +287,34 @@ def _drive(
     if failure is not None:
         return ExitStatus.PASSED if report_only else int(failure.exit_status)
     return _final_status(report, report_only)
+
+
+def _kept_after_failure(runner: Runner, failure: ProviderError, context: Context) -> ScanResult:
+    """After a provider error once the scan exists: say so, how to resume, and what to report.
+
+    A scan that ended but whose results could not be fetched is reported failed (fail closed:
+    it has no findings to gate), with the cause, not as "may still be running".
+    """
+    assert runner.scan is not None
+    scan_id = runner.scan.scan_id
+    context.console.line(f"error: {failure.diagnostics()}")
+    last = runner.last
+    status, why = (last.status if last else ScanStatus.RUNNING), failure.message
+    state = "may still be running"
+    if last is not None and last.status.terminal:
+        state = f"ended ({last.raw_status}) but its results could not be fetched"
+        why = f"results could not be fetched: {failure.message}"
+        if status is ScanStatus.COMPLETED:
+            status = ScanStatus.FAILED
+    context.console.line(f"scan {scan_id} {state}; resume with `scangate wait --scan-id {scan_id}`")
+    return runner.partial(status, why)
+
+
+def _stopped_without_scan(stop: Stop, remote: str) -> str:
+    """The line for a stop that leaves no scan (`remote`: what the interrupted start did)."""
+    if remote:
+        return f"{stop.why} while starting; {remote}"
+    return f"{stop.why} before any scan was started"
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
@@ -319,12 +339,16 @@ def start(args: argparse.Namespace, context: Context) -> int:
     cls = _provider_type(policy)
     provider = _build_provider(cls, policy, context, context.env)
     runner = _runner(provider, policy, context)
-    with signal_guard(), stoppable(runner.deadline, "scan.timeout reached while starting"):
+    with signal_guard():
         try:
-            scan = runner.start()
+            with stoppable(runner.deadline, "scan.timeout reached while starting"):
+                scan = runner.start()
         except Stop as stop:
-            if runner.scan is not None:
-                context.console.line(f"{stop.why}; {runner.stop_remote()}")
+            remote = runner.stop_remote()
+            if runner.scan is None:
+                context.console.line(_stopped_without_scan(stop, remote))
+            else:
+                context.console.line(f"{stop.why}; {remote}")
             return int(stop.exit_status)
     _write_state(policy, scan)
     publish_start(scan.scan_id, policy.reports.dir, context.env, context.stdout)

@@ -131,6 +131,8 @@ class Runner:
     last: ScanProgress | None = None
     polls: int = 0
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    pending: StartAttempt | None = None
+    """The start attempt in flight: when a `Stop` cuts it short, it may have made a scan."""
 
     @property
     def target(self) -> str:
@@ -155,6 +157,7 @@ class Runner:
             self.log(f"scan {running.scan_id} is already running for {self.target}; waiting")
             self.wait(running, own=False)
         self.scan = self._start_once()
+        self.pending = None
         self.log(f"started {self.provider.display_name} scan {self.scan.scan_id}")
         return self.scan
 
@@ -167,6 +170,7 @@ class Runner:
                 sent_at=datetime.now(timezone.utc),
                 known_ids=self.provider.known_scans(self.target),
             )
+            self.pending = attempt
             try:
                 return self.provider.start(attempt)
             except AmbiguousStartError as exc:
@@ -255,10 +259,33 @@ class Runner:
         )
 
     def stop_remote(self) -> str:
-        """Cancel the remote scan per `on_timeout`, within `CANCEL_BUDGET`; say what happened."""
-        scan = self.scan
-        if scan is None:
+        """Cancel the remote scan per `on_timeout`, within `CANCEL_BUDGET`; say what happened.
+
+        When the `Stop` cut a start short, the scan that start may have made is looked up first
+        (as after any ambiguous start, design §9 "Faults"), so it is neither lost nor left
+        running; `scan` is set when it is found. Returns "" when there is no scan to stop.
+        """
+        if self.scan is None and self.pending is None:
             return ""
+        if self.scan is not None and (settled := self._kept_or_ended(self.scan)):
+            return settled
+        said: list[str] = []
+        found: list[ScanRef] = []
+        worker = threading.Thread(
+            target=self._settle, args=(said, found), name="scangate-cancel", daemon=True
+        )
+        worker.start()
+        worker.join(CANCEL_BUDGET)
+        said = list(said)  # a snapshot: a worker past its budget may still append
+        if found and self.scan is None:
+            self.scan = found[0]
+        if worker.is_alive():
+            what = f"scan {self.scan.scan_id}" if self.scan else "the interrupted start"
+            said.append(f"cancel of {what} not confirmed within {CANCEL_BUDGET:.0f} s")
+        return "; ".join(said)
+
+    def _kept_or_ended(self, scan: ScanRef) -> str:
+        """Why `scan` is not to be cancelled ("" when it is)."""
         if self.policy.scan.on_timeout is OnTimeout.KEEP:
             return (
                 f"scan {scan.scan_id} left running (on_timeout: keep); resume with "
@@ -266,20 +293,27 @@ class Runner:
             )
         if self.last is not None and self.last.status.terminal:
             return f"scan {scan.scan_id} had already ended ({self.last.raw_status})"
-        outcome: list[str] = []
+        return ""
 
-        def cancel() -> None:
-            try:
-                self.provider.cancel(scan, self.last)
-                outcome.append(f"cancelled scan {scan.scan_id}")
-            except ProviderError as exc:
-                outcome.append(f"could not cancel scan {scan.scan_id}: {exc.message}")
-
-        worker = threading.Thread(target=cancel, name="scangate-cancel", daemon=True)
-        worker.start()
-        worker.join(CANCEL_BUDGET)
-        return (
-            outcome[0]
-            if outcome
-            else (f"cancel of scan {scan.scan_id} not confirmed within {CANCEL_BUDGET:.0f} s")
-        )
+    def _settle(self, said: list[str], found: list[ScanRef]) -> None:
+        """In the cancel thread: find the scan an interrupted start made, then cancel it."""
+        scan = self.scan
+        try:
+            if scan is None:
+                assert self.pending is not None
+                scan = self.provider.find_started(self.pending)
+                if scan is None:
+                    said.append("the interrupted start request created no scan")
+                    return
+                found.append(scan)
+                said.append(f"the interrupted start request created scan {scan.scan_id}")
+                if settled := self._kept_or_ended(scan):
+                    said.append(settled)
+                    return
+            self.provider.cancel(scan, self.last)
+            said.append(f"cancelled scan {scan.scan_id}")
+        except ProviderError as exc:
+            what = (
+                f"scan {scan.scan_id}" if scan else "the scan the interrupted start may have made"
+            )
+            said.append(f"could not cancel {what}: {exc.message}")

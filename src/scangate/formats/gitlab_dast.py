@@ -114,7 +114,9 @@ def _utc(moment: datetime) -> datetime:
 
 def gitlab_time(moment: datetime | None) -> str:
     """UTC `YYYY-MM-DDTHH:MM:SS`, no zone or fraction (formats.md §3.2); None gives the epoch."""
-    return _utc(moment or _EPOCH).strftime("%Y-%m-%dT%H:%M:%S")
+    # Not `strftime("%Y")`: it leaves years before 1000 unpadded (`999-01-01`), which the
+    # schema's four-digit year pattern refuses; `isoformat` always writes four digits.
+    return _utc(moment or _EPOCH).replace(tzinfo=None, microsecond=0).isoformat()
 
 
 def _cap(text: str, limit: int) -> str:
@@ -126,8 +128,15 @@ def _cap(text: str, limit: int) -> str:
 
 
 def _web_url(text: str) -> str | None:
-    """`text` if it is an http(s) URL that GitLab's `^(https?|ftp)://.+` accepts, else None."""
-    return text if _WEB_URL.match(text) else None
+    """`text` as an http(s) URL that GitLab's `^(https?|ftp)://.+` accepts, else None.
+
+    That pattern is case-sensitive and a scheme is not (RFC 3986 §3.1): `HTTP://x` is given
+    back as `http://x`.
+    """
+    if not _WEB_URL.match(text):
+        return None
+    scheme, _, rest = text.partition(":")
+    return f"{scheme.lower()}:{rest}"
 
 
 def _scan(report: Report) -> dict[str, Any]:
@@ -158,6 +167,12 @@ def _span(results: list[ScanResult]) -> tuple[datetime | None, datetime | None]:
     return (min(starts) if starts else None, max(ends) if ends else None)
 
 
+def _scanner_name(result: ScanResult) -> str:
+    """The scanner's name as written, else the provider's: the schema wants non-empty names,
+    and a name of only spaces or control characters is none."""
+    return one_line(_sanitize(result.scanner)) or result.provider
+
+
 def _succeeded(report: Report) -> bool:
     """Failure when scangate was interrupted or any scan did not complete (or none exists)."""
     results = [e.result for e in report.evaluations]
@@ -167,7 +182,7 @@ def _succeeded(report: Report) -> bool:
 def _scanner(results: list[ScanResult]) -> dict[str, Any]:
     """The provider's scanner; merged results from several providers list them all."""
     providers = sorted({r.provider for r in results}) or ["scangate"]
-    names = sorted({_sanitize(r.scanner) or r.provider for r in results}) or ["scangate"]
+    names = sorted({_scanner_name(r) for r in results}) or ["scangate"]
     return {
         "id": one_line("+".join(providers), _NAME_LIMIT),
         "name": one_line(" + ".join(names), _NAME_LIMIT),
@@ -220,7 +235,8 @@ def _scanned_resources(results: list[ScanResult]) -> list[dict[str, str]]:
             continue
         for f in result.findings:
             if _web_url(f.url):
-                pairs.add((f.method or "GET", f.url))
+                # The schema wants a method: one of only control characters is none.
+                pairs.add((one_line(_sanitize(f.method)) or "GET", f.url))
     return [{"method": method, "url": url, "type": "url"} for method, url in sorted(pairs)]
 
 
@@ -232,7 +248,9 @@ def _vulnerabilities(evaluations: Iterable[Evaluation]) -> Iterable[dict[str, An
             fingerprint = judgement.finding.fingerprint
             occurrence = seen[fingerprint]
             seen[fingerprint] += 1
-            vuln_id = uuid.uuid5(ID_NAMESPACE, f"{fingerprint}#{occurrence}")
+            # uuid5 encodes its name as strict UTF-8; a lone surrogate is written as its escape.
+            name = f"{fingerprint}#{occurrence}".encode("utf-8", "backslashreplace").decode()
+            vuln_id = uuid.uuid5(ID_NAMESPACE, name)
             clean = replace(judgement, finding=_clean_finding(judgement.finding))
             yield _vulnerability(str(vuln_id), clean, evaluation.result)
 
@@ -269,11 +287,17 @@ def _vulnerability(vuln_id: str, judgement: Judgement, result: ScanResult) -> di
         vulnerability["flags"] = [
             {
                 "type": "flagged-as-likely-false-positive",
-                "origin": result.scanner or result.provider,
+                "origin": _scanner_name(result),
                 "description": description,
             }
         ]
-    return {key: value for key, value in vulnerability.items() if value not in ("", [], {})}
+    # `location` is required even when empty: a finding may name no URL, method or parameter
+    # (CyStack's `urls: ["None"]` on a target without an address).
+    return {
+        key: value
+        for key, value in vulnerability.items()
+        if value not in ("", [], {}) or key == "location"
+    }
 
 
 def _markdown(text: str) -> str:
@@ -382,9 +406,9 @@ def _location(finding: Finding, result: ScanResult) -> dict[str, str]:
 
 
 def _links(finding: Finding, result: ScanResult) -> list[dict[str, str]]:
-    links = [{"url": ref} for ref in finding.references if _web_url(ref)]
-    console = finding.console_url or result.console_url
-    if _web_url(console):
+    links = [{"url": url} for url in map(_web_url, finding.references) if url]
+    console = _web_url(finding.console_url or result.console_url)
+    if console:
         links.append({"name": f"{result.scanner} console", "url": console})
     return links[:_MAX_LINKS]
 

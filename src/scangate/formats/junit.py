@@ -136,7 +136,9 @@ def _timestamp(moment: datetime | None) -> str:
     moment = moment or _EPOCH
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    # Not `strftime("%Y")`: it leaves years before 1000 unpadded (`999-01-01`), which the Ant
+    # XSD's timestamp pattern refuses; `isoformat` always writes four digits.
+    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat()
 
 
 def _duration(result: ScanResult) -> str:

@@ -289,7 +289,7 @@ def _log(plan: _Plan) -> Any:
     dropped_runs = len(report.evaluations) - len(plan.evaluations)
     properties = _bag(
         verdict=report.verdict.value,
-        interrupted=report.interrupted or None,
+        interrupted=json_safe(report.interrupted) or None,
         runsDropped=dropped_runs or None,
     )
     return SarifLog(runs=runs, version=SARIF_VERSION, schema_uri=SCHEMA_URI, properties=properties)
@@ -418,7 +418,7 @@ def _run_properties(report: Report, evaluation: Evaluation, trimmed: dict[str, A
         counts=counts,
         baseline=evaluation.has_baseline,
         fixedSinceBaseline=len(evaluation.fixed) if evaluation.has_baseline else None,
-        interrupted=report.interrupted or None,
+        interrupted=json_safe(report.interrupted) or None,
         trimmed=trimmed,
     )
 
@@ -428,7 +428,9 @@ def _utc(moment: datetime | None) -> str | None:
         return None
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not `strftime("%Y")`: it leaves years before 1000 unpadded (`999-01-01`), which is no
+    # RFC 3339 date-time; `isoformat` always writes four digits.
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 # -- rules ---------------------------------------------------------------------------------------
@@ -711,7 +713,8 @@ def _web_request(finding: Finding, evidence: bool) -> Any:
     """SARIF §3.46 `webRequest`: target and method, plus the parsed request when kept."""
     if not (finding.method or finding.request):
         return None  # a bare URL (VAddy's console link) is no request
-    request = WebRequest(target=json_safe(finding.url) or None, method=finding.method or None)
+    method = json_safe(finding.method) or None
+    request = WebRequest(target=json_safe(finding.url) or None, method=method)
     if not evidence or not finding.request:
         return request
     first, headers, body = _parse_http(finding.request)

@@ -192,7 +192,7 @@ class CyberOrigenProvider(Provider):
         """Adopt the token in a login/refresh answer, redacting it before anything else."""
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
             body = None
         token = body.get("access_token") if isinstance(body, Mapping) else None
         if not isinstance(token, str) or not token.strip():
@@ -222,7 +222,7 @@ class CyberOrigenProvider(Provider):
             return
         try:
             quota = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             logger.warning("CyberOrigen scan quota answer is not JSON; not checked")
             return
         if isinstance(quota, Mapping):
@@ -353,7 +353,7 @@ class CyberOrigenProvider(Provider):
             # An unknown word is not an end; `scan.timeout` bounds the wait.
             logger.warning("CyberOrigen scan status %r unknown; still waiting", one_line(raw, 40))
             status = ScanStatus.RUNNING
-        progress = _number(body.get("progress"))
+        progress = _percent(body.get("progress"))
         ended_early = status in (ScanStatus.FAILED, ScanStatus.CANCELLED)
         return ScanProgress(
             status=status,
@@ -447,7 +447,7 @@ class CyberOrigenProvider(Provider):
             title=title,
             severity=severity,
             url=_text(raw.get("affected_component")),
-            cvss=_number(raw.get("cvss_score")),
+            cvss=_cvss(raw.get("cvss_score")),
             cve_ids=_strings(raw.get("cve_ids")),
             description=_text(raw.get("description")),
             remediation=_text(raw.get("remediation")),
@@ -540,7 +540,7 @@ def _severity(raw: Mapping[str, Any]) -> Severity | None:
         return Severity.parse(_text(raw.get("severity")))
     except ValueError:
         pass
-    score = _number(raw.get("cvss_score"))
+    score = _cvss(raw.get("cvss_score"))
     if score is None:
         return None
     # CVSS bands of https://docs.cyberorigen.com/guide/findings ("Severity Levels").
@@ -570,7 +570,8 @@ def _detail_text(detail: Any) -> str:
         parts = []
         for item in detail:
             if isinstance(item, Mapping):
-                where = ".".join(str(part) for part in item.get("loc") or ())
+                loc = item.get("loc")
+                where = ".".join(_text(part) for part in (loc if isinstance(loc, list) else ()))
                 parts.append(
                     f"{where}: {_text(item.get('msg'))}" if where else _text(item.get("msg"))
                 )
@@ -590,9 +591,21 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float
         return None
     return number if math.isfinite(number) else None
+
+
+def _percent(value: Any) -> float | None:
+    """`progress` clamped to 0..100: a report never shows -45 % or 250 % done."""
+    number = _number(value)
+    return None if number is None else min(100.0, max(0.0, number))
+
+
+def _cvss(value: Any) -> float | None:
+    """`cvss_score` clamped to the CVSS range 0..10."""
+    number = _number(value)
+    return None if number is None else min(10.0, max(0.0, number))
 
 
 def _integer(value: Any) -> int | None:
@@ -617,7 +630,10 @@ def _parse_time(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        return None  # year 1 or 9999 with an offset that leaves the range
 
 
 def _iso(moment: datetime) -> str:

@@ -192,14 +192,18 @@ class Pacer:
         self._refill(now)
         waits = [0.0]
         over = len(self._sent) + 1 + SPARE - self.plan.per_minute
-        if over > 0:
-            waits.append(self._sent[over - 1] + WINDOW - now)
+        if over > 0 and self._sent:
+            # A plan of one or two a minute (a reported `X-RateLimit-Limit`) cannot keep the
+            # spare at all: then wait for the whole window to empty.
+            waits.append(self._sent[min(over, len(self._sent)) - 1] + WINDOW - now)
         short = 1 + SPARE - self._tokens
         if short > 0:
             waits.append(short / (self.plan.per_minute / 60.0 * REFILL_MARGIN))
         rate = self.http.rate
         if rate.remaining is not None and rate.remaining < 1 + SPARE and rate.reset_at:
-            waits.append(rate.reset_at + 1.0 - now)
+            # The budget is per minute: a reset further off than one window is a broken or
+            # hostile header, and believing it could stall the job for years.
+            waits.append(min(rate.reset_at + 1.0 - now, WINDOW))
         return max(waits)
 
 
@@ -698,7 +702,7 @@ def _start_refused(exc: ProviderError) -> ProviderError:
 def _json_of(response: requests.Response) -> Any:
     try:
         return json.loads(response.content.decode("utf-8")) if response.content else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the decoder's limit
         return None
 
 
@@ -711,7 +715,7 @@ def _token_lifetime(token: str, now: float) -> float:
     try:
         segment = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         return DEFAULT_TOKEN_LIFE
     if not isinstance(claims, Mapping):
         return DEFAULT_TOKEN_LIFE
@@ -818,7 +822,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float
         return None
     return number if math.isfinite(number) else None
 
@@ -843,4 +847,7 @@ def _parse_time(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        return None  # year 1 or 9999 with an offset that leaves the range

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import queue
 import re
 import threading
@@ -58,6 +57,8 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _CVE = re.compile(r"\bCVE-\d{4}-\d{4,}\b", re.I)
 _CWE = re.compile(r"\bCWE-(\d{1,5})\b", re.I)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_MESSAGE_DEPTH = 20
+"""Levels of a DRF error body read for its message (see `_messages`)."""
 _SEVERITIES = {
     "high": Severity.HIGH,
     "medium": Severity.MEDIUM,
@@ -440,7 +441,7 @@ class CyStackProvider(Provider):
             return None
         try:
             return json.loads(response.content.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             # A malformed body is retried like a 5xx (design §9 "Faults"), then exit 3.
             return self.http.json("GET", path)
 
@@ -675,9 +676,10 @@ def parse_time(value: Any) -> datetime | None:
         return None
     number = value if isinstance(value, (int, float)) else _number_text(value)
     if number is not None:
-        if not math.isfinite(number) or number <= 0:
-            return None
-        return datetime.fromtimestamp(number, timezone.utc)
+        try:
+            return datetime.fromtimestamp(number, timezone.utc) if number > 0 else None
+        except (OverflowError, OSError, ValueError):
+            return None  # infinite, or past the years a `datetime` can hold
     text = _text(value)
     for parse in (lambda t: datetime.strptime(t, LIST_TIME), datetime.fromisoformat):
         try:
@@ -686,7 +688,10 @@ def parse_time(value: Any) -> datetime | None:
             continue
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:
+            return None  # year 1 or 9999 with an offset that leaves the range
     return None
 
 
@@ -698,19 +703,25 @@ def _number_text(value: Any) -> float | None:
         return None
 
 
-def _messages(value: Any) -> str:
-    """DRF error values: a string, a list of strings, or nested field errors."""
+def _messages(value: Any, depth: int = 0) -> str:
+    """DRF error values: a string, a list of strings, or nested field errors.
+
+    Nesting deeper than `_MESSAGE_DEPTH` is not read: a hostile body could nest past
+    Python's recursion limit, and no real error message is that deep.
+    """
+    if depth > _MESSAGE_DEPTH:
+        return ""
     if isinstance(value, list):
-        return " ".join(text for text in map(_messages, value) if text)
+        return " ".join(text for text in (_messages(v, depth + 1) for v in value) if text)
     if isinstance(value, Mapping):
-        return "; ".join(f"{key}: {_messages(item)}" for key, item in value.items())
+        return "; ".join(f"{key}: {_messages(item, depth + 1)}" for key, item in value.items())
     return _text(value)
 
 
 def _json_or_none(response: requests.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
         return None
 
 

@@ -457,7 +457,8 @@ class NcpWscProvider(Provider):
                 self.http.sleep(FIND_PAUSE)
             for record in self._jobs("memo", attempt.marker, None):
                 memo = _text(record.get("memo"))
-                if memo == attempt.marker and _id(record) not in attempt.known_ids:
+                job_id = _id(record)
+                if memo == attempt.marker and job_id and job_id not in attempt.known_ids:
                     return self._ref(record, attempt.target)
         return None
 
@@ -503,7 +504,16 @@ class NcpWscProvider(Provider):
                 extra={"memo": attempt.marker},
             )
         # NOTE: the createJob answer is not documented (INFERRED wrapper); find the job by memo.
-        found = self._by_memo(attempt, tries=FIND_TRIES)
+        try:
+            found = self._by_memo(attempt, tries=FIND_TRIES)
+        except ProviderError as exc:
+            # The job exists and is billed: the user must learn that, not only why the search
+            # failed.
+            raise ProviderError(
+                f"NCP WSC accepted the job but looking it up by memo {attempt.marker} failed "
+                f"({exc.message}); not starting another (each createJob is billed)",
+                hint=f"look for memo {attempt.marker} in the WSC console",
+            ) from None
         if found is None:
             raise ProviderError(
                 f"NCP WSC accepted the job but lists none with memo {attempt.marker}; "
@@ -640,7 +650,8 @@ class NcpWscProvider(Provider):
         if not isinstance(block, Mapping):
             logger.warning("NCP WSC category %r skipped: not an object", one_line(category, 60))
             return [], 0
-        items = [block[key] for key in sorted((k for k in block if _numbered(k)), key=int)]
+        numbered = sorted((k for k in block if _numbered(k)), key=_number_order)
+        items = [block[key] for key in numbered]
         try:
             severity = Severity.parse(_text(block.get("RiskLevel")))
         except ValueError:
@@ -717,7 +728,7 @@ def _parse(response: requests.Response) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
         return _MALFORMED
 
 
@@ -918,7 +929,14 @@ def _lines(value: Any) -> str:
 
 
 def _numbered(key: Any) -> bool:
-    return isinstance(key, str) and key.isdigit()
+    """A finding's key in a category (`"0"`, `"1"`): ASCII digits (`"²".isdigit()` is true)."""
+    return isinstance(key, str) and key.isascii() and key.isdigit()
+
+
+def _number_order(key: str) -> tuple[int, str]:
+    """Numeric order of a digit string, without `int()` (which refuses over 4,300 digits)."""
+    digits = key.lstrip("0")
+    return len(digits), digits
 
 
 def _record_details(record: Mapping[str, Any]) -> dict[str, str]:
@@ -954,7 +972,10 @@ def _kst(value: Any) -> datetime | None:
             moment = datetime.strptime(text, shape)
         except ValueError:
             continue
-        return moment.replace(tzinfo=KST).astimezone(timezone.utc)
+        try:
+            return moment.replace(tzinfo=KST).astimezone(timezone.utc)
+        except OverflowError:
+            return None  # 0001-01-01 in Korea is still year 0 in UTC
     return None
 
 
@@ -977,7 +998,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float
         return None
     return number if math.isfinite(number) else None
 

@@ -66,6 +66,8 @@ RUNCHECK = "runcheck"
 _BUSY = re.compile(r"previous scan|not finished|already running|is running", re.IGNORECASE)
 _ALREADY_ENDED = re.compile(r"already (been )?finished|already (been )?cancel", re.IGNORECASE)
 _NO_CRAWL = re.compile(r"no crawl|crawling data|crawl data", re.IGNORECASE)
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,30}(?:/[A-Za-z0-9_+-]{1,30}){0,2}")
+"""The shape of an IANA time zone name (`UTC`, `Asia/Tokyo`, `America/Argentina/Salta`)."""
 _STATUSES = {
     "scanning": ScanStatus.RUNNING,
     "finish": ScanStatus.COMPLETED,
@@ -183,7 +185,7 @@ class VAddyProvider(Provider):
         )
         try:
             body: Any = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
             body = None
         if response.status_code == 400:
             message = self.error_detail(response, body) or "(no error_message)"
@@ -499,10 +501,17 @@ def _console_url(value: Any) -> str:
 
 
 def _zone(value: Any) -> tzinfo:
-    """The result's `timezone` (documented: `UTC`); UTC when missing or unknown."""
+    """The result's `timezone` (documented: `UTC`); UTC when missing or unknown.
+
+    Only names shaped like IANA keys reach `ZoneInfo`: it looks any key up as a resource path,
+    and a hostile one (`a/a/a/...`, hundreds deep) exhausts the recursion limit there.
+    """
+    name = _text(value, "UTC")
+    if not _ZONE_NAME.fullmatch(name):
+        return timezone.utc
     try:
-        return ZoneInfo(_text(value, "UTC"))
-    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return timezone.utc
 
 
@@ -517,7 +526,10 @@ def _parse_time(value: Any, zone: tzinfo) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        return None  # year 1 or 9999 with an offset that leaves the range
 
 
 def _text(value: Any, default: str = "") -> str:
@@ -532,7 +544,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float
         return None
     return number if math.isfinite(number) else None
 

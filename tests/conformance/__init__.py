@@ -1,0 +1,1 @@
+"""The cross-provider conformance suite: every fault, against every provider's emulator."""
