@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +38,8 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 """A response larger than this is refused: no scanner page is that big, a broken proxy may be."""
 MAX_REDIRECTS = 5
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+MAX_RETRY_AFTER = 86_400.0
+"""The longest `Retry-After` hold honoured, in seconds."""
 _BODY_IN_ERRORS = 300
 """Characters of a response body quoted in an error message."""
 
@@ -139,20 +142,28 @@ class RateLimitState:
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     try:
-        return int(float(headers[name]))
+        value = float(headers[name])
     except (KeyError, ValueError):
         return None
+    return int(value) if math.isfinite(value) else None  # `1e309` is inf: no number
 
 
 def parse_retry_after(value: str, now: float) -> float | None:
-    """Return the epoch time a `Retry-After` header (seconds or HTTP date) points at."""
+    """Return the epoch time a `Retry-After` header (seconds or HTTP date) points at.
+
+    A hold longer than `MAX_RETRY_AFTER` is cut to it: `time.sleep` refuses more than about
+    292 years (OverflowError), and no provider asks for more than a day.
+    """
+    seconds: float | None
     try:
-        return now + max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return now + min(max(0.0, seconds), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
     try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
+        return min(parsedate_to_datetime(value).timestamp(), now + MAX_RETRY_AFTER)
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -423,7 +434,7 @@ class HttpClient:
         status = response.status_code
         try:
             body: Any = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
             body = None
         detail = self.redact(" ".join(self.error_detail(response, body).split())[:_BODY_IN_ERRORS])
         where = f"{response.request.method} {urlsplit(response.url).path}"
@@ -456,7 +467,7 @@ class HttpClient:
             response = self.request(method, path, **kwargs)
             try:
                 return json.loads(response.content.decode("utf-8")) if response.content else None
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 if attempt + 1 < attempts:
                     self.sleep(min(self.backoff * 2**attempt, self.backoff_max))
         where = f"{method.upper()} {urlsplit(self.url(path)).path}"
