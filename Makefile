@@ -1,6 +1,10 @@
 # Two targets do all the set-up: `make demo` (install + run against the sandbox) and `make test`.
 PYTHON ?= python3
 MULTITOOL := node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
+# Test files run on parallel workers, each file whole on one worker (`loadfile`): several files
+# share one module- or session-scoped run of the CLI, which must not run once per worker. Most
+# tests wait on sockets and emulator clocks, so more workers than cores pays off.
+TEST_WORKERS ?= 4
 
 .PHONY: demo test tools lint bench
 
@@ -15,7 +19,7 @@ tools:
 	chmod u+x $(MULTITOOL)
 
 test: tools
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint:
 	ruff check src tests benchmarks

@@ -16,8 +16,8 @@ from scangate.model import CountSummary, Finding, ScanResult, ScanStatus, Severi
 from scangate.policy import GateSettings, IgnoreRule, Policy, ProviderSettings, ScanSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("SCANGATE_SHARED", ROOT.parent / "shared"))
-SCHEMAS = SHARED / "schemas"
+SCHEMAS = ROOT / "tests" / "schemas"
+"""Vendored official schemas (see tests/schemas/README.md for sources and licences)."""
 TODAY = date(2026, 11, 22)
 STARTED = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
 FINISHED = datetime(2026, 11, 22, 10, 12, 30, tzinfo=timezone.utc)

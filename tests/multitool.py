@@ -12,11 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "node_modules" / "@microsoft" / "sarif-multitool-linux" / "Sarif.Multitool"
-CONFIG = (
-    Path(os.environ.get("SCANGATE_SHARED", ROOT.parent / "shared"))
-    / "schemas"
-    / "sarif-multitool-github.config.xml"
-)
+CONFIG = ROOT / "tests" / "schemas" / "sarif-multitool-github.config.xml"
 
 # One problem per line: `/path/file.sarif(1,104): error GH1004: runs[0].results: ...`.
 _PROBLEM = re.compile(r"^(?P<file>.+?)\(\d+,\d+\): (?P<level>error|warning|note) (?P<rule>\w+): ")

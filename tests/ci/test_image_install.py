@@ -2,12 +2,15 @@
 
 No Docker engine runs here, so the test reads the Dockerfile and does what its build would do:
 send the context through `.dockerignore`, carry out each COPY into a scratch root, and run each
-`python -m pip` command of its RUN steps with the venv's Python. Two flags keep it offline:
-`--no-index` (the venv is made with `--system-site-packages`, so the dependencies already
-installed for the tests satisfy the wheel's requirements instead of being downloaded again) and,
-for the wheel build, `--no-build-isolation` (the installed setuptools builds it, as the isolated
-build environment would after downloading setuptools). Then `scangate run --sandbox` runs from
-the venv, with the example policy.
+`python -m pip` command of its RUN steps in a new, isolated venv. The venv sees neither this
+checkout's sources nor the base interpreter's packages; a `.pth` line lends it the site-packages
+of the interpreter running the tests (the one `make tools` installed the test dependencies into,
+a venv or not), whose `pip`, `setuptools` and the package's dependencies then serve offline: pip
+runs with `--no-index` (the requirements are already satisfied, so nothing is downloaded) and
+the wheel build with `--no-build-isolation` (the lent setuptools builds it, as the isolated build
+environment would after downloading setuptools). A plain `.pth` line adds a folder to `sys.path`
+without running the `.pth` files inside it, so this checkout's editable install stays out of the
+venv. Then `scangate run --sandbox` runs from the venv, with the example policy.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import os
 import re
 import shlex
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -142,6 +147,34 @@ def replay_build(context: Path, root: Path, python: Path) -> list[list[str]]:
     return ran
 
 
+def isolated_venv(venv: Path) -> Path:
+    """A venv without pip or system packages, lent the running interpreter's site-packages.
+
+    Returns its Python. The lent folders come after the venv's own site-packages, so what the
+    replayed `pip install` puts in the venv is what imports.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    own = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=True,
+    ).stdout.strip()
+    lent = dict.fromkeys(
+        [
+            sysconfig.get_paths()["purelib"],
+            sysconfig.get_paths()["platlib"],
+            *site.getsitepackages(),
+        ]
+    )
+    (Path(own) / "_scangate_test_dependencies.pth").write_text(
+        "".join(f"{folder}\n" for folder in lent if Path(folder).is_dir()), encoding="utf-8"
+    )
+    return python
+
+
 def _env() -> dict[str, str]:
     """PATH and HOME only: no PYTHONPATH that could reach this checkout's sources."""
     return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
@@ -151,13 +184,8 @@ def _env() -> dict[str, str]:
 def test_the_package_installed_as_the_image_does_runs_the_sandbox(tmp_path: Path) -> None:
     context = build_context(tmp_path / "context")
     assert not list(context.rglob("__pycache__")) and not list(context.rglob("*.egg-info"))
+    python = isolated_venv(tmp_path / "venv")
     venv = tmp_path / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
-        check=True,
-        timeout=120,
-    )
-    python = venv / "bin" / "python"
     ran = replay_build(context, tmp_path / "root", python)
     assert [command[3] for command in ran] == ["wheel", "install"]
     located = subprocess.run(
