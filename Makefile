@@ -30,3 +30,4 @@ bench:
 	$(PYTHON) benchmarks/reports.py
 	$(PYTHON) benchmarks/polling.py
 	$(PYTHON) benchmarks/startup.py
+	$(PYTHON) benchmarks/matrix.py

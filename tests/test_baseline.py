@@ -1,13 +1,15 @@
-"""Baselines: JSON round trip, de-duplication and clear errors for files that are not baselines."""
+"""Baselines: JSON round trip, repeated entries, old files, union, and clear errors for files that
+are not baselines."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import hostile_finding, make_finding
+from conftest import hostile_finding, make_finding, make_result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,31 +70,78 @@ def test_to_json_is_deterministic_and_versioned() -> None:
     assert {f["severity"] for f in data["findings"]} <= set(Severity.names())
 
 
-def test_from_entries_dedupes_keeping_the_first() -> None:
-    first = BaselineEntry(fingerprint="bbb", title="first", severity=Severity.HIGH)
-    later = BaselineEntry(fingerprint="bbb", title="later", severity=Severity.LOW)
+def test_from_entries_keeps_every_entry_most_severe_first_per_fingerprint() -> None:
+    low = BaselineEntry(fingerprint="bbb", title="low", severity=Severity.LOW)
+    high = BaselineEntry(fingerprint="bbb", title="high", severity=Severity.HIGH)
     other = BaselineEntry(fingerprint="aaa")
-    baseline = Baseline.from_entries([first, other, later])
-    assert baseline.entries == (other, first)
+    baseline = Baseline.from_entries([low, other, high])
+    assert baseline.entries == (other, high, low)
+    assert baseline.by_fingerprint() == {"aaa": (other,), "bbb": (high, low)}
 
 
-def test_from_findings_dedupes_repeated_findings() -> None:
+def test_from_findings_keeps_one_entry_per_finding() -> None:
+    # Three findings sharing a fingerprint are accepted three times, not once: a baseline of N
+    # such findings must not hide an N+1th (see test_gate).
     finding = make_finding(3)
-    assert len(Baseline.from_findings([finding, finding, finding]).entries) == 1
+    baseline = Baseline.from_findings([finding, finding, finding])
+    assert [e.fingerprint for e in baseline.entries] == [finding.fingerprint] * 3
 
 
-def test_load_dedupes_duplicate_entries(tmp_path: Path) -> None:
+def test_repeated_entries_round_trip(tmp_path: Path) -> None:
+    findings = [make_finding(3, severity=s) for s in (Severity.LOW, Severity.HIGH, Severity.LOW)]
+    baseline = Baseline.from_findings(findings)
+    loaded = load_baseline(write(tmp_path / "b.json", baseline.to_json()))
+    assert loaded == baseline
+    assert [e.severity for e in loaded.entries] == [Severity.HIGH, Severity.LOW, Severity.LOW]
+
+
+def test_an_old_entry_without_severity_loads_as_info_and_is_marked(tmp_path: Path) -> None:
+    # What a hand-written or pre-severity baseline looks like: a fingerprint, maybe a title.
     body = {
         "scangate_baseline": 1,
         "findings": [
-            {"fingerprint": "f1", "title": "kept", "severity": "high"},
-            {"fingerprint": "f1", "title": "dropped", "severity": "low"},
+            {"fingerprint": "f1", "title": "rated", "severity": "high"},
+            {"fingerprint": "f1", "title": "old"},
             {"fingerprint": "f0"},
         ],
     }
     baseline = load_baseline(write(tmp_path / "b.json", json.dumps(body)))
-    assert [(e.fingerprint, e.title) for e in baseline.entries] == [("f0", ""), ("f1", "kept")]
-    assert baseline.entries[0].severity is Severity.INFO
+    read = [(e.fingerprint, e.title, e.severity, e.severity_recorded) for e in baseline.entries]
+    assert read == [
+        ("f0", "", Severity.INFO, False),
+        ("f1", "rated", Severity.HIGH, True),
+        ("f1", "old", Severity.INFO, False),
+    ]
+    assert baseline.unrated == 2
+
+
+def test_union_keeps_per_fingerprint_the_more_severe_entry_of_each_rank() -> None:
+    def entry(fingerprint: str, severity: Severity) -> BaselineEntry:
+        return BaselineEntry(fingerprint=fingerprint, severity=severity)
+
+    one = Baseline.from_entries([entry("f", Severity.HIGH), entry("f", Severity.LOW)])
+    two = Baseline.from_entries(
+        [entry("f", Severity.MEDIUM), entry("f", Severity.MEDIUM), entry("f", Severity.INFO)]
+        + [entry("g", Severity.CRITICAL)]
+    )
+    union = one.union(two)
+    assert [(e.fingerprint, e.severity) for e in union.entries] == [
+        ("f", Severity.HIGH),
+        ("f", Severity.MEDIUM),
+        ("f", Severity.INFO),
+        ("g", Severity.CRITICAL),
+    ]
+    assert union == two.union(one)
+    assert union.union(union) == union
+    assert one.union(Baseline(())) == one
+
+
+def test_from_results_of_two_scans_of_one_target_does_not_add_them_up() -> None:
+    finding = make_finding(3, severity=Severity.MEDIUM)
+    first = make_result([finding], scan_id="scan_1")
+    second = make_result([finding, replace(finding, severity=Severity.LOW)], scan_id="scan_2")
+    baseline = Baseline.from_results([first, second])
+    assert [e.severity for e in baseline.entries] == [Severity.MEDIUM, Severity.LOW]
 
 
 def test_empty_baseline_loads(tmp_path: Path) -> None:

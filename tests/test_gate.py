@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from random import Random
@@ -12,7 +13,7 @@ from conftest import TODAY, make_finding, make_policy, make_result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scangate.baseline import Baseline
+from scangate.baseline import Baseline, BaselineEntry
 from scangate.errors import ExitStatus
 from scangate.gate import (
     BaselineState,
@@ -260,6 +261,137 @@ def test_vaddy_without_new_only_counts_every_alert() -> None:
     assert [j.baseline_state for j in evaluation.judgements].count(BaselineState.NEW) == 1
 
 
+# --- Escalation against the baseline ---------------------------------------------------------
+
+
+def order_xss(severity: Severity, title: str, order: int) -> Finding:
+    """The measured case of issue 13: one rule and parameter, numeric segments normalized."""
+    return Finding.create(
+        provider="cyberorigen",
+        rule_id="xss",
+        title=title,
+        severity=severity,
+        url=f"https://shop.example.com/orders/{order}?id={order}",
+        method="GET",
+        parameter="id",
+    )
+
+
+LOOKUP = order_xss(L, "Reflected XSS in order lookup", 1001)
+ADMIN_NOTES = order_xss(H, "Stored XSS in order admin notes", 2002)
+
+
+def test_a_baselined_low_does_not_let_a_high_with_its_fingerprint_pass() -> None:
+    assert LOOKUP.fingerprint == ADMIN_NOTES.fingerprint
+    baseline = Baseline.from_findings([LOOKUP])
+    evaluation = run([ADMIN_NOTES], baseline=baseline, fail_on=H, new_only=True)
+    assert evaluation.verdict is Verdict.FAILED
+    (judgement,) = evaluation.judgements
+    assert judgement.decision is Decision.FAILING
+    assert judgement.baseline_state is BaselineState.ESCALATED
+    assert judgement.baseline_entry == baseline.entries[0]
+    assert judgement.baseline_text == "escalated from low"
+    assert judgement.reason == (
+        "high is at or above fail_on: high; "
+        "escalated since baseline: high is more severe than its baseline entry (low)"
+    )
+    assert (evaluation.counts[H].escalated, evaluation.counts[H].new) == (1, 0)
+    assert evaluation.counts[H].baselined == 0
+    assert evaluation.fixed == ()  # the entry's finding is still there, only worse
+    assert evaluation.reasons == (
+        "1 high finding(s) at or above fail_on: high",
+        "1 finding(s) escalated: more severe than their baseline entry, so not accepted by it",
+    )
+
+
+@pytest.mark.parametrize("severity", [L, N])
+def test_a_finding_no_more_severe_than_its_entry_stays_baselined(severity: Severity) -> None:
+    baseline = Baseline.from_findings([LOOKUP])
+    finding = order_xss(severity, "Reflected XSS in order lookup", 3003)
+    evaluation = run([finding], baseline=baseline, fail_on=N, new_only=True)
+    (judgement,) = evaluation.judgements
+    assert judgement.decision is Decision.BASELINED
+    assert judgement.baseline_state is BaselineState.UNCHANGED
+    assert evaluation.verdict is Verdict.PASSED
+
+
+def test_escalated_findings_are_reported_without_new_only_too() -> None:
+    evaluation = run([ADMIN_NOTES], baseline=Baseline.from_findings([LOOKUP]), fail_on=C)
+    (judgement,) = evaluation.judgements
+    assert judgement.decision is Decision.BELOW_THRESHOLD
+    assert judgement.baseline_state is BaselineState.ESCALATED
+    assert "escalated since baseline" in judgement.reason
+    assert evaluation.counts[H].escalated == 1
+
+
+def test_n_baselined_findings_never_hide_n_plus_one() -> None:
+    known = [order_xss(M, "XSS", n) for n in (1, 2)]
+    baseline = Baseline.from_findings(known)
+    evaluation = run(
+        [order_xss(M, "XSS", n) for n in (1, 2, 3)], baseline=baseline, fail_on=M, new_only=True
+    )
+    assert [j.decision for j in evaluation.judgements].count(Decision.BASELINED) == 2
+    (extra,) = [j for j in evaluation.judgements if j.decision is Decision.FAILING]
+    assert extra.baseline_state is BaselineState.NEW
+    assert extra.reason.endswith(
+        "new since baseline (the baseline accepts 2 finding(s) with this fingerprint, "
+        "all paired with others)"
+    )
+    assert evaluation.counts[M].new == 1
+
+
+def test_pairing_accepts_as_many_findings_as_the_entries_cover() -> None:
+    # Entries high and low; findings critical and high. Pairing the critical with the high entry
+    # would leave the high finding escalated too: the high finding takes the high entry instead,
+    # and only the critical is escalated (from the low entry that is left).
+    baseline = Baseline.from_findings([order_xss(H, "XSS", 1), order_xss(L, "XSS", 2)])
+    evaluation = run(
+        [order_xss(C, "XSS", 3), order_xss(H, "XSS", 4)],
+        baseline=baseline,
+        fail_on=H,
+        new_only=True,
+    )
+    states = [(j.finding.severity, j.baseline_state, j.decision) for j in evaluation.judgements]
+    assert states == [
+        (C, BaselineState.ESCALATED, Decision.FAILING),
+        (H, BaselineState.UNCHANGED, Decision.BASELINED),
+    ]
+    assert evaluation.judgements[0].baseline_text == "escalated from low"
+    assert evaluation.fixed == ()
+
+
+def test_entries_left_after_pairing_are_fixed() -> None:
+    baseline = Baseline.from_findings([order_xss(H, "XSS", 1), order_xss(L, "XSS", 2)])
+    evaluation = run([order_xss(M, "XSS", 3)], baseline=baseline, new_only=True)
+    assert [j.baseline_state for j in evaluation.judgements] == [BaselineState.UNCHANGED]
+    assert [e.severity for e in evaluation.fixed] == [L]
+    assert evaluation.counts[L].fixed == 1
+
+
+def test_an_entry_without_severity_accepts_only_info() -> None:
+    unrated = BaselineEntry(fingerprint=LOOKUP.fingerprint, severity_recorded=False)
+    baseline = Baseline.from_entries([unrated])
+    info = run([order_xss(N, "XSS", 7)], baseline=baseline, fail_on=N, new_only=True)
+    assert [j.decision for j in info.judgements] == [Decision.BASELINED]
+    low = run([LOOKUP], baseline=baseline, fail_on=L, new_only=True)
+    (judgement,) = low.judgements
+    assert judgement.decision is Decision.FAILING
+    assert judgement.reason.endswith(
+        "escalated since baseline: low is more severe than its baseline entry "
+        "(no severity recorded, read as info)"
+    )
+
+
+def test_an_escalated_false_positive_stays_uncounted() -> None:
+    flagged = dataclasses.replace(ADMIN_NOTES, false_positive=True)
+    evaluation = run([flagged], baseline=Baseline.from_findings([LOOKUP]), new_only=True)
+    (judgement,) = evaluation.judgements
+    assert judgement.decision is Decision.FALSE_POSITIVE
+    assert judgement.baseline_state is BaselineState.ESCALATED
+    assert evaluation.verdict is Verdict.PASSED
+    assert not any("escalated" in reason for reason in evaluation.reasons)
+
+
 # --- Ignores (design §9) ---------------------------------------------------------------------
 
 
@@ -387,6 +519,14 @@ def test_false_positives_are_never_counted() -> None:
     assert evaluation.counts[C].failing == 0
 
 
+def test_false_positives_are_counted_apart_from_ignored_findings() -> None:
+    fp = make_finding(1, severity=H, rule_id="r1", false_positive=True)
+    suppressed = make_finding(2, severity=H, rule_id="r2")
+    evaluation = run([fp, suppressed], ignore=(ignore(rule="r2"),))
+    assert (evaluation.counts[H].false_positive, evaluation.counts[H].ignored) == (1, 1)
+    assert evaluation.counts[H].counted == 0
+
+
 def test_false_positive_stays_uncounted_under_an_expired_ignore() -> None:
     fp = make_finding(1, severity=C, rule_id="r1", false_positive=True)
     entry = ignore(rule="r1", expires=date(2020, 1, 1))
@@ -413,13 +553,13 @@ def test_counts_by_severity() -> None:
         new_only=True,
     )
     counts = {s: dataclasses.astuple(c) for s, c in evaluation.counts.items()}
-    # (found, counted, failing, ignored, baselined, new, fixed)
+    # (found, counted, failing, ignored, false_positive, baselined, new, escalated, fixed)
     assert counts == {
-        C: (3, 1, 1, 1, 1, 2, 0),
-        H: (2, 1, 0, 0, 1, 1, 0),
-        M: (1, 0, 0, 1, 0, 1, 0),
-        L: (0, 0, 0, 0, 0, 0, 1),
-        N: (0, 0, 0, 0, 0, 0, 0),
+        C: (3, 1, 1, 1, 0, 1, 2, 0, 0),
+        H: (2, 1, 0, 0, 0, 1, 1, 0, 0),
+        M: (1, 0, 0, 0, 1, 0, 1, 0, 0),
+        L: (0, 0, 0, 0, 0, 0, 0, 0, 1),
+        N: (0, 0, 0, 0, 0, 0, 0, 0, 0),
     }
     assert list(evaluation.counts) == [C, H, M, L, N]
     assert evaluation.verdict is Verdict.FAILED
@@ -598,10 +738,13 @@ def test_finding_order_never_matters(s: Scenario, rng: Random) -> None:
 @PROPERTY
 @given(scenario())
 def test_a_baseline_applied_twice_equals_once(s: Scenario) -> None:
+    # Applying a baseline twice is its union with itself (entries repeated in one file are
+    # findings accepted several times, see test_n_baselined_findings_never_hide_n_plus_one).
     result, gate, ignores, baseline = s
     if baseline is None:
         baseline = Baseline.from_findings(result.findings)
-    doubled = Baseline.from_entries(baseline.entries + baseline.entries)
+    doubled = baseline.union(baseline)
+    assert doubled == baseline
     assert judge((result, gate, ignores, doubled)) == judge((result, gate, ignores, baseline))
 
 
@@ -610,7 +753,7 @@ def test_a_baseline_applied_twice_equals_once(s: Scenario) -> None:
 def test_a_baseline_of_the_result_reapplied_equals_once(s: Scenario) -> None:
     result, gate, ignores, _ = s
     once = Baseline.from_findings(result.findings)
-    twice = Baseline.from_entries(once.entries + Baseline.from_findings(result.findings).entries)
+    twice = Baseline.from_results([result, result])
     evaluation = judge((result, gate, ignores, twice), new_only=True)
     assert evaluation == judge((result, gate, ignores, once), new_only=True)
     # Everything is known, so nothing is new and nothing can fail on findings.
@@ -644,7 +787,57 @@ def test_counts_add_up(s: Scenario) -> None:
     for severity, counts in evaluation.counts.items():
         mine = [j for j in evaluation.judgements if j.finding.severity is severity]
         assert counts.found == len(mine)
-        assert counts.found == counts.counted + counts.ignored + counts.baselined
+        assert counts.found == (
+            counts.counted + counts.ignored + counts.false_positive + counts.baselined
+        )
+        assert counts.ignored == sum(j.decision is Decision.IGNORED for j in mine)
+        assert counts.false_positive == sum(j.decision is Decision.FALSE_POSITIVE for j in mine)
         assert counts.failing == sum(j.decision is Decision.FAILING for j in mine)
+        states = [j.baseline_state for j in mine]
+        assert counts.new == states.count(BaselineState.NEW)
+        assert counts.escalated == states.count(BaselineState.ESCALATED)
     used = {j.ignore_index for j in evaluation.judgements if j.decision is Decision.IGNORED}
     assert not used & {e.index for e in evaluation.unused_ignores}
+
+
+@st.composite
+def lowered(draw: st.DrawFn, findings: Sequence[Finding]) -> Baseline:
+    """A baseline of some of `findings` at a severity drawn at or below their own."""
+    picked = draw(st.lists(st.sampled_from(findings))) if findings else []
+    return Baseline.from_findings(
+        dataclasses.replace(
+            f, severity=draw(st.sampled_from([v for v in Severity if v <= f.severity]))
+        )
+        for f in picked
+    )
+
+
+@PROPERTY
+@given(scenario(), st.booleans(), st.data())
+def test_adding_a_baseline_never_hides_a_finding_more_severe_than_its_entry(
+    s: Scenario, new_only: bool, data: st.DataObject
+) -> None:
+    result, gate, ignores, drawn = s
+    # The scenario's baseline (drawn from the same pool, so with every severity per fingerprint)
+    # plus entries of the result's own findings, some less severe than the finding now.
+    baseline = (drawn or Baseline(())).union(data.draw(lowered(result.findings)))
+    without = judge((result, gate, ignores, None), new_only=new_only)
+    evaluation = judge((result, gate, ignores, baseline), new_only=new_only)
+    for before, after in zip(without.judgements, evaluation.judgements, strict=True):
+        assert before.finding == after.finding
+        entry = after.baseline_entry
+        if before.decision.counted and not after.decision.counted:
+            # Only the baseline can take a counted finding away, and only with an entry of its
+            # fingerprint at least as severe.
+            assert after.decision is Decision.BASELINED
+            assert entry is not None and entry.fingerprint == after.finding.fingerprint
+            assert entry.severity >= after.finding.severity
+        if after.baseline_state is BaselineState.ESCALATED:
+            assert entry is not None and entry.severity < after.finding.severity
+            assert after.decision is not Decision.BASELINED
+    # No entry is spent twice: per fingerprint, at most as many paired findings as entries.
+    paired = Counter(
+        j.finding.fingerprint for j in evaluation.judgements if j.baseline_entry is not None
+    )
+    entries = Counter(e.fingerprint for e in baseline.entries)
+    assert all(paired[f] <= entries[f] for f in paired)

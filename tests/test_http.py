@@ -6,11 +6,13 @@ HTTP servers on 127.0.0.1 ("localhost" names the second host of a cross-host red
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,16 +22,25 @@ import responses
 from responses import matchers
 
 from scangate import __version__
+from scangate import http as http_module
 from scangate.errors import (
     AmbiguousStartError,
     ExitStatus,
     ProviderAuthError,
+    ProviderBusyError,
     ProviderError,
     ProviderRateLimitError,
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
-from scangate.http import DEFAULT_TIMEOUT, HttpClient, parse_retry_after
+from scangate.http import (
+    DEFAULT_TIMEOUT,
+    HttpClient,
+    Refusal,
+    RefusalKind,
+    parse_retry_after,
+    rate_wait,
+)
 from scangate.redact import REDACTED, Redactor
 
 BASE = "https://api.scanner.test/v1"
@@ -143,22 +154,42 @@ def test_post_is_retried_only_when_declared_idempotent(
 
 
 @pytest.mark.parametrize(
-    ("status", "error"),
+    ("status", "headers", "error"),
     [
-        (500, AmbiguousStartError),
-        (503, AmbiguousStartError),
-        (429, ProviderRateLimitError),
-        (400, ProviderError),
+        (500, {"Retry-After": "1"}, AmbiguousStartError),
+        (502, {}, AmbiguousStartError),
+        (503, {}, AmbiguousStartError),
+        (400, {"Retry-After": "1"}, ProviderError),
+        (429, {}, ProviderRateLimitError),
     ],
 )
 def test_a_creating_request_is_never_retried_after_sending(
-    mock: responses.RequestsMock, fake: Fake, status: int, error: type[ProviderError]
+    mock: responses.RequestsMock,
+    fake: Fake,
+    status: int,
+    headers: dict[str, str],
+    error: type[ProviderError],
 ) -> None:
-    post = mock.post(f"{BASE}/scans", status=status, headers={"Retry-After": "1"})
+    post = mock.post(f"{BASE}/scans", status=status, headers=headers)
     with pytest.raises(ProviderError) as err:
         client(fake).json("POST", "scans", json_body={}, creates=True, idempotent=True)
     assert type(err.value) is error
     assert post.call_count == 1
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_start_refused_with_retry_after_is_definite_and_sent_again_by_urllib3(
+    mock: responses.RequestsMock, fake: Fake, status: int
+) -> None:
+    # 429, or 503 with Retry-After, says that nothing was done (RFC 6585, RFC 9110): urllib3's
+    # own retries may send a start again; without a deadline it ends a definite error.
+    post = mock.post(f"{BASE}/scans", status=status, headers={"Retry-After": "1"})
+    with pytest.raises(ProviderError) as err:
+        client(fake, retries=2).json("POST", "scans", json_body={}, creates=True)
+    assert post.call_count == 3
+    assert not isinstance(err.value, AmbiguousStartError)
+    expected = ProviderRateLimitError if status == 429 else ProviderUnavailableError
+    assert type(err.value) is expected
 
 
 def test_malformed_json_is_retried_like_a_5xx(mock: responses.RequestsMock, fake: Fake) -> None:
@@ -249,6 +280,248 @@ def test_rate_limit_headers_are_recorded(
     http = client(fake)
     http.json("GET", "scans")
     assert (http.rate.limit, http.rate.remaining, http.rate.reset_at) == (100, 7, expected)
+
+
+# "Not processed" answers within the run's deadline (issue 14: a plan limit is a queue).
+
+
+class Draws(random.Random):
+    """A jitter source that records each (low, high) asked for and answers the ceiling."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.asked: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.asked.append((a, b))
+        return b
+
+
+def deadline_client(fake: Fake, seconds: float = 600.0, **options: Any) -> HttpClient:
+    """A client whose run ends `seconds` after now on the fake clock."""
+    end = fake.now + seconds
+    return client(fake, time_left=lambda: end - fake.now, **options)
+
+
+def test_a_start_answered_429_is_sent_again_once_the_wait_is_over(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    # Retry-After 40 is beyond urllib3's cap (30 s): the client waits it out itself.
+    refused = mock.post(f"{BASE}/scans", status=429, headers={"Retry-After": "40"})
+    started = mock.post(f"{BASE}/scans", status=201, json={"id": "s1"})
+    http = deadline_client(fake)
+    assert http.json("POST", "scans", json_body={}, creates=True) == {"id": "s1"}
+    assert (refused.call_count, started.call_count) == (1, 1)
+    assert fake.sleeps == [40.0]
+    assert (http.stats.limited, http.stats.resent, http.stats.waited) == (1, 1, 40.0)
+
+
+def test_a_start_answered_503_with_retry_after_is_sent_again(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    refused = mock.post(f"{BASE}/scans", status=503, headers={"Retry-After": "45"})
+    started = mock.post(f"{BASE}/scans", status=201, json={"id": "s1"})
+    assert deadline_client(fake).json("POST", "scans", json_body={}, creates=True) == {"id": "s1"}
+    assert (refused.call_count, started.call_count) == (1, 1)
+    assert fake.sleeps == [45.0]
+
+
+def test_a_start_answered_503_without_retry_after_is_ambiguous_and_sent_once(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    post = mock.post(f"{BASE}/scans", status=503)
+    with pytest.raises(AmbiguousStartError):
+        deadline_client(fake).json("POST", "scans", json_body={}, creates=True)
+    assert post.call_count == 1
+    assert fake.sleeps == []
+
+
+def test_retry_after_comes_before_x_ratelimit_reset(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    headers = {
+        "Retry-After": "35",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(NOW) + 300),
+    }
+    mock.post(f"{BASE}/scans", status=429, headers=headers)
+    mock.post(f"{BASE}/scans", status=201, json={"id": "s1"})
+    deadline_client(fake).json("POST", "scans", json_body={}, creates=True)
+    assert fake.sleeps == [35.0]
+
+
+def test_x_ratelimit_reset_is_waited_for_without_retry_after(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) + 50)}
+    mock.post(f"{BASE}/scans", status=429, headers=headers)
+    mock.post(f"{BASE}/scans", status=201, json={"id": "s1"})
+    draws = Draws()
+    deadline_client(fake, rng=draws).json("POST", "scans", json_body={}, creates=True)
+    assert fake.sleeps == [51.0]  # until the reset, plus a second of margin
+    assert draws.asked == []
+
+
+def test_a_reset_is_not_waited_for_while_requests_remain(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    # With requests left in the window, the 429 is not about the window: back off instead.
+    headers = {"X-RateLimit-Remaining": "12", "X-RateLimit-Reset": str(int(NOW) + 3000)}
+    mock.post(f"{BASE}/scans", status=429, headers=headers)
+    mock.post(f"{BASE}/scans", status=201, json={"id": "s1"})
+    draws = Draws()
+    deadline_client(fake, backoff=1.5, rng=draws).json("POST", "scans", json_body={}, creates=True)
+    assert draws.asked == [(0.0, 1.5)]
+    assert fake.sleeps == [1.5]
+
+
+def test_without_headers_the_backoff_is_exponential_with_full_jitter(
+    mock: responses.RequestsMock, fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "MAX_RESENDS", 3)
+    refused = mock.post(f"{BASE}/scans", status=429, json={"error": "slow down"})
+    draws = Draws()
+    http = deadline_client(fake, backoff=2.0, backoff_max=20.0, rng=draws)
+    with pytest.raises(ProviderRateLimitError):
+        http.json("POST", "scans", json_body={}, creates=True)
+    # Uniform from 0 up to base x 2^n, capped: jobs refused together come back apart.
+    assert draws.asked == [(0.0, 2.0), (0.0, 4.0), (0.0, 8.0)]
+    assert fake.sleeps == [2.0, 4.0, 8.0]
+    assert refused.call_count == 4
+
+
+def test_full_jitter_draws_from_zero_up(mock: responses.RequestsMock, fake: Fake) -> None:
+    mock.post(f"{BASE}/scans", status=429)
+    mock.post(f"{BASE}/scans", status=201, json={"id": "s1"})
+    draws = random.Random(7)
+    http = deadline_client(fake, backoff=16.0, rng=draws)
+    http.json("POST", "scans", json_body={}, creates=True)
+    assert 0.0 <= fake.sleeps[0] < 16.0
+    assert fake.sleeps[0] == pytest.approx(random.Random(7).uniform(0.0, 16.0))
+
+
+def test_a_wait_past_the_deadline_is_not_waited(mock: responses.RequestsMock, fake: Fake) -> None:
+    post = mock.post(f"{BASE}/scans", status=429, headers={"Retry-After": "120"})
+    with pytest.raises(ProviderBusyError) as err:
+        deadline_client(fake, seconds=60).json("POST", "scans", json_body={}, creates=True)
+    assert post.call_count == 1
+    assert fake.sleeps == []
+    assert err.value.retry_after == 120.0
+    assert err.value.start_refused  # definite: the start may be sent again later
+    assert "past what is left of scan.timeout" in err.value.message
+
+
+def test_a_backoff_is_cut_at_the_deadline(mock: responses.RequestsMock, fake: Fake) -> None:
+    post = mock.post(f"{BASE}/scans", status=429)
+    http = deadline_client(fake, seconds=10, backoff=4.0, rng=Draws())
+    with pytest.raises(ProviderBusyError):
+        http.json("POST", "scans", json_body={}, creates=True)
+    assert fake.sleeps == [4.0, 6.0]  # 4, then 8 cut to the 6 s left; at the deadline, no more
+    assert post.call_count == 3
+
+
+def test_a_hold_past_the_deadline_sends_nothing(mock: responses.RequestsMock, fake: Fake) -> None:
+    mock.get(f"{BASE}/scans/1", status=429, headers={"Retry-After": "900"})
+    http = client(fake)
+    with pytest.raises(ProviderRateLimitError):
+        http.json("GET", "scans/1")
+    end = fake.now + 300
+    http.time_left = lambda: end - fake.now
+    with pytest.raises(ProviderBusyError) as err:
+        http.json("GET", "scans/2")  # not registered: it must not be sent
+    assert err.value.retry_after == pytest.approx(900.0)
+    assert fake.sleeps == []
+
+
+def test_a_long_wait_is_told_in_slices(mock: responses.RequestsMock, fake: Fake) -> None:
+    mock.post(f"{BASE}/scans", status=429, headers={"Retry-After": "60"})
+    mock.post(f"{BASE}/scans", status=201, json={"id": "s1"})
+    told: list[tuple[float, str]] = []
+    http = deadline_client(fake)
+    http.on_wait = lambda left, why: told.append((left, why))
+    http.json("POST", "scans", json_body={}, creates=True)
+    assert fake.sleeps == [25.0, 25.0, 10.0]
+    assert [left for left, _ in told] == [60.0, 35.0, 10.0]
+    assert told[0][1] == "Retry-After; HTTP 429 on POST /v1/scans"
+
+
+def busy_reading(kind: RefusalKind) -> Any:
+    def read(response: requests.Response, body: Any) -> Refusal | None:
+        if isinstance(body, dict) and body.get("error_code") == "LIMIT":
+            return Refusal(kind=kind, queue="a free scan slot", usage="3 of 3 in use", hint="h")
+        return None
+
+    return read
+
+
+def test_a_plan_limit_that_clears_is_not_resent_but_handed_to_the_queue(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    post = mock.post(f"{BASE}/scans", status=429, json={"detail": "full", "error_code": "LIMIT"})
+    http = deadline_client(fake, refusal=busy_reading(RefusalKind.BUSY))
+    with pytest.raises(ProviderBusyError) as err:
+        http.json("POST", "scans", json_body={}, creates=True)
+    assert post.call_count == 1
+    assert (err.value.queue, err.value.usage, err.value.start_refused) == (
+        "a free scan slot",
+        "3 of 3 in use",
+        True,
+    )
+    assert fake.sleeps == []
+
+
+@pytest.mark.parametrize("status", [429, 403])
+def test_a_plan_limit_that_never_clears_is_an_immediate_error(
+    mock: responses.RequestsMock, fake: Fake, status: int
+) -> None:
+    post = mock.post(f"{BASE}/scans", status=status, json={"detail": "used", "error_code": "LIMIT"})
+    http = deadline_client(fake, refusal=busy_reading(RefusalKind.FINAL))
+    with pytest.raises(ProviderError) as err:
+        http.json("POST", "scans", json_body={}, creates=True)
+    assert type(err.value) is ProviderRateLimitError  # not a credentials problem, not a queue
+    assert err.value.hint == "h"
+    assert post.call_count == 1
+    assert fake.sleeps == []
+
+
+def test_a_get_answered_429_is_sent_again_after_urllib3s_retries(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    limited = mock.get(f"{BASE}/scans/1", status=429, headers={"Retry-After": "90"})
+    done = mock.get(f"{BASE}/scans/1", json={"status": "running"})
+    assert deadline_client(fake).json("GET", "scans/1") == {"status": "running"}
+    assert (limited.call_count, done.call_count) == (1, 1)
+    assert fake.sleeps == [90.0]
+
+
+def test_urllib3_waits_out_a_short_429_through_the_client(
+    servers: list[Recorder], fake: Fake
+) -> None:
+    # On real sockets urllib3 resends by itself; its wait follows `rate_wait`, on our clock.
+    replies = iter([429, 429, 200])
+    server = serve(servers, lambda handler: answer(handler, next(replies)))
+    draws = Draws()
+    http = deadline_client(
+        fake, base_url=f"http://127.0.0.1:{server.port}/v1", backoff=0.25, rng=draws
+    )
+    assert http.json("GET", "scans/1") == {}
+    assert len(server.seen) == 3
+    assert draws.asked == [(0.0, 0.25), (0.0, 0.5)]
+    assert fake.sleeps == [0.25, 0.5]
+    assert (http.stats.limited, http.stats.resent) == (2, 2)
+
+
+def test_rate_wait_picks_retry_after_then_reset_then_jitter() -> None:
+    draws = Draws()
+    pick = partial(rate_wait, now=NOW, attempt=2, base=1.0, cap=30.0, rng=draws)
+    reset = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) + 20)}
+    assert pick({"Retry-After": "7", **reset}) == (7.0, "Retry-After")
+    assert pick(reset) == (21.0, "X-RateLimit-Reset")
+    assert pick({"X-RateLimit-Reset": "20"}) == (21.0, "X-RateLimit-Reset")  # seconds from now
+    stale = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) - 5)}
+    assert pick(stale) == (4.0, "backoff")
+    assert pick({}) == (4.0, "backoff")
+    assert draws.asked == [(0.0, 4.0), (0.0, 4.0)]
 
 
 # Size cap.

@@ -15,6 +15,7 @@ from scangate.polling import (
     PollPolicy,
     PollSchedule,
     ProgressReporter,
+    format_clock,
     format_duration,
     format_progress,
 )
@@ -520,6 +521,27 @@ def test_a_line_shows_the_providers_own_status_word_when_it_differs() -> None:
 )
 def test_durations_are_short_and_rounded(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (44.6, "45s"), (60, "1m00s"), (250, "4m10s"), (3599, "59m59s"), (3900, "1h05m")],
+)
+def test_budgets_and_waits_show_seconds_below_an_hour(seconds: float, text: str) -> None:
+    assert format_clock(seconds) == text
+
+
+def test_every_line_carries_the_queue_note_once_there_is_one() -> None:
+    out = Lines()
+    note = [""]
+    reporter = ProgressReporter(out, clock=lambda: out.now, note=lambda: note[0])
+    reporter.update(running(progress=10), 1)
+    note[0] = "queued 4m10s, 5 retries\n::error::x"
+    out.now += 60
+    reporter.update(running(progress=20), 2)
+    assert out.lines[0][1] == "status running · 10% · 1 poll"
+    assert out.lines[1][1].startswith("status running · 20% · 2 polls · queued 4m10s, 5 retries")
+    assert "::error::" not in out.lines[1][1]
 
 
 def test_an_unfinished_scan_never_shows_100_percent() -> None:

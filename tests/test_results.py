@@ -24,9 +24,9 @@ from scangate.errors import ExitStatus, ResultsError
 from scangate.formats.interface import Report
 from scangate.formats.json import JsonFormatter
 from scangate.gate import combine, evaluate
-from scangate.model import CountSummary, Finding, ScanResult, ScanStatus, Severity
+from scangate.model import CountSummary, Finding, QueueStats, ScanResult, ScanStatus, Severity
 from scangate.policy import IgnoreRule
-from scangate.results import load_results, results_schema
+from scangate.results import load_all, load_results, results_schema
 from scangate.text import json_safe
 
 CLEAN_SAMPLES = ["count-only", "empty", "incomplete", "many", "mixed", "one"]
@@ -97,13 +97,29 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     assert loaded.started_at is not None and loaded.started_at.utcoffset() == timedelta(0)
 
 
-def test_hostile_results_load_with_lone_surrogates_replaced(
-    reports: dict[str, Report], tmp_path: Path
-) -> None:
+def test_queue_statistics_round_trip(tmp_path: Path) -> None:
+    stats = QueueStats(
+        queued_seconds=250.4,
+        throttled_seconds=12.0,
+        retries=7,
+        rate_limited=9,
+        reason="a free scan slot (3 of 3 in use)",
+    )
+    result = make_result()
+    (loaded,) = load_results(save(tmp_path, make_report(result=replace(result, queue=stats))))
+    assert loaded.queue == stats
+    (older,) = load_results(save(tmp_path, make_report(result=result)))
+    assert older.queue is None  # files written before the queue was recorded
+
+
+def test_hostile_results_round_trip_exactly(reports: dict[str, Report], tmp_path: Path) -> None:
+    """The model sanitized the hostile text when it was made: nothing is left for the JSON
+    writer to change, so the round trip is exact."""
     report = reports["hostile"]
+    results = tuple(e.result for e in report.evaluations)
     loaded = load_results(save(tmp_path, report))
-    assert loaded == sanitized(tuple(e.result for e in report.evaluations))
-    assert loaded != tuple(e.result for e in report.evaluations)  # the surrogate did change
+    assert loaded == results == sanitized(results)
+    assert "\ufffd" in loaded[0].findings[0].title  # where the lone surrogate was
 
 
 def test_results_from_several_files_regate_and_merge(tmp_path: Path) -> None:
@@ -278,3 +294,55 @@ def test_loaded_findings_are_findings(reports: dict[str, Report], tmp_path: Path
     assert isinstance(finding, Finding)
     assert finding.severity is Severity.CRITICAL
     assert isinstance(finding.cve_ids, tuple)
+
+
+# --- Several files: a scan given twice is refused ------------------------------------------------
+
+
+def _scan_file(tmp_path: Path, name: str, *scan_ids: str) -> Path:
+    """A results file holding one scan per id (a `scangate gate` merge when several)."""
+    evaluations = tuple(
+        evaluate(make_result([make_finding(4)], scan_id=i), make_policy(), None, TODAY)
+        for i in scan_ids
+    )
+    report = Report(evaluations=evaluations, verdict=combine(evaluations), tool_version="0.1.0")
+    return save(tmp_path, report, name)
+
+
+def refused(paths: list[Path]) -> str:
+    """The message of the `ResultsError` that `load_all(paths)` raises (a usage error)."""
+    with pytest.raises(ResultsError) as caught:
+        load_all(paths)
+    assert caught.value.exit_status is ExitStatus.USAGE_ERROR
+    assert "scangate gate" in caught.value.hint
+    return caught.value.message
+
+
+def test_distinct_scans_load_in_order(tmp_path: Path) -> None:
+    a, b = _scan_file(tmp_path, "a.json", "s1", "s2"), _scan_file(tmp_path, "b.json", "s3")
+    assert [r.scan_id for r in load_all([a, b])] == ["s1", "s2", "s3"]
+
+
+def test_the_same_file_twice_is_refused(tmp_path: Path) -> None:
+    a = _scan_file(tmp_path, "a.json", "s1")
+    assert refused([a, a]) == f"{a} is given twice: its scans would be counted twice"
+    (tmp_path / "sub").mkdir()
+    other = tmp_path / "sub" / ".." / "a.json"
+    assert refused([a, other]).startswith(f"{a} and {other} are one file")
+
+
+def test_one_scan_in_two_files_is_refused_naming_both(tmp_path: Path) -> None:
+    a = _scan_file(tmp_path, "a.json", "s1")
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(a.read_bytes())
+    assert refused([a, copy]) == (
+        f'cyberorigen scan "s1" is given in both {a} and {copy}: '
+        "its findings would be counted twice"
+    )
+    merged = _scan_file(tmp_path, "merged.json", "s0", "s1")
+    assert f"in both {merged} and {a}" in refused([merged, a])
+
+
+def test_one_scan_twice_in_one_file_is_refused(tmp_path: Path) -> None:
+    doubled = _scan_file(tmp_path, "doubled.json", "s1", "s1")
+    assert f'"s1" is given twice in {doubled}' in refused([doubled])

@@ -14,7 +14,16 @@ from conftest import HOSTILE
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from scangate.text import json_safe, markdown_escape, no_workflow_commands, one_line, xml_safe
+from scangate.text import (
+    SLUG_LIMIT,
+    json_safe,
+    markdown_escape,
+    model_text,
+    no_workflow_commands,
+    one_line,
+    rule_slug,
+    xml_safe,
+)
 
 PROPERTY = settings(max_examples=300, deadline=None)
 
@@ -240,3 +249,90 @@ def test_one_line_is_one_capped_line(text: str, limit: int) -> None:
     assert line.splitlines() in ([], [line])
     flat = " ".join(text.split())
     assert line == flat or (line.endswith("…") and flat.startswith(line[:-1]))
+
+
+# --- model_text ------------------------------------------------------------------------------
+
+UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff\ufffe\uffff\u2028\u2029]"
+)
+"""What single-line model text never holds."""
+MULTILINE_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+    "\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
+)
+"""What multi-line model text never holds: it keeps TAB, LF, CR, U+2028 and U+2029."""
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+@PROPERTY
+@given(tricky("\x00\x01\t\n\r\x0b\x85\x9f\x7f\u202e\u2066\u200f\ud800\u2028 a"))
+def test_model_text_holds_no_control_bidi_or_surrogate(text: str) -> None:
+    line = model_text(text)
+    assert not UNSAFE.search(line)
+    assert model_text(line) == line  # idempotent: sanitizing twice changes nothing
+    line.encode("utf-8")
+    multi = model_text(text, multiline=True)
+    assert not MULTILINE_UNSAFE.search(multi)
+    assert model_text(multi, multiline=True) == multi
+    multi.encode("utf-8")
+
+
+@PROPERTY
+@given(st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cf", "Zl", "Zp"))))
+def test_model_text_leaves_ordinary_text_alone(text: str) -> None:
+    assert model_text(text) is text
+    assert model_text(text, multiline=True) is text
+
+
+def test_model_text_examples() -> None:
+    assert model_text("a\x00b\x1fc\x7fd\x9fe") == "abcde"
+    assert model_text("x" + BIDI + "y") == "xy"
+    assert model_text("title\nmore\tand\r\x85end") == "title more and  end"
+    assert model_text("lone \ud800 half") == "lone \ufffd half"
+    assert model_text("GET /\r\nHost: x\x00\x0b\x0c\x85tail", multiline=True) == (
+        "GET /\r\nHost: x\n\n\ntail"
+    )
+    assert model_text(HOSTILE).count("\ufffd") == 1
+    assert "<script>alert(1)</script>" in model_text(HOSTILE)
+
+
+# --- rule_slug -------------------------------------------------------------------------------
+
+SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+
+@PROPERTY
+@given(any_text)
+def test_rule_slug_is_short_safe_and_stable(title: str) -> None:
+    slug = rule_slug(title)
+    assert SLUG.fullmatch(slug) and len(slug) <= SLUG_LIMIT
+    assert slug.isascii()
+    assert rule_slug(title) == slug
+    # The normalized title decides: case, spacing and control characters do not.
+    assert rule_slug(" " + title.upper() + "\x00 ") == rule_slug(title.upper())
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("SQL Injection in Login Form", "sql-injection-in-login-form"),
+        ("  sql   INJECTION in login form\u202e", "sql-injection-in-login-form"),
+        ("XSS", "xss"),
+    ],
+)
+def test_a_title_of_plain_words_is_its_own_slug(title: str, slug: str) -> None:
+    assert rule_slug(title) == slug
+
+
+def test_a_title_that_loses_something_gets_a_hash_and_stays_distinct() -> None:
+    plain, dashed = rule_slug("a b"), rule_slug("a-b")
+    assert plain == "a-b" and re.fullmatch(r"a-b-[0-9a-f]{8}", dashed)
+    hostile = rule_slug(HOSTILE)
+    assert re.fullmatch(r"[a-z0-9-]+-[0-9a-f]{8}", hostile) and len(hostile) <= SLUG_LIMIT
+    assert re.fullmatch(r"title-[0-9a-f]{8}", rule_slug("日本語の脆弱性"))
+    long = "word " * 40
+    assert SLUG_LIMIT - 4 <= len(rule_slug(long)) <= SLUG_LIMIT  # cut short, the hash kept
+    assert rule_slug(long) != rule_slug(long + "more")
+    assert rule_slug("Injección SQL").startswith("injeccion-sql-")

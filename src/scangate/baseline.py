@@ -1,15 +1,16 @@
-"""Baselines: the fingerprints of findings accepted as already known."""
+"""Baselines: the findings accepted as already known, by fingerprint and severity."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
 from scangate.errors import ResultsError
-from scangate.model import Finding, Severity
+from scangate.model import Finding, ScanResult, Severity
 from scangate.text import json_safe
 
 BASELINE_VERSION = 1
@@ -23,26 +24,45 @@ class BaselineEntry:
     rule_id: str = ""
     title: str = ""
     severity: Severity = Severity.INFO
+    """The most severe a finding with this fingerprint may be and still match this entry."""
     url: str = ""
+    severity_recorded: bool = True
+    """False for an entry read from a file without a severity: it is read as `info`, the
+    lowest, so that any more severe finding with its fingerprint counts as escalated."""
+
+
+def _entry_key(entry: BaselineEntry) -> tuple[str, int, str, str, str, bool]:
+    """Canonical order: by fingerprint, then most severe first."""
+    return (
+        entry.fingerprint,
+        -entry.severity,
+        entry.rule_id,
+        entry.title,
+        entry.url,
+        not entry.severity_recorded,
+    )
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """A set of baseline entries keyed by fingerprint (duplicates collapse)."""
+    """The findings accepted as known: one entry per finding, so a fingerprint may repeat.
+
+    Each entry accepts one finding with its fingerprint that is at most as severe as the entry
+    (`scangate.gate` pairs findings and entries): a baseline of two findings with one
+    fingerprint never accepts a third, nor a finding more severe than both.
+    """
 
     entries: tuple[BaselineEntry, ...]
+    """In canonical order (`from_entries`)."""
 
     @classmethod
     def from_entries(cls, entries: Iterable[BaselineEntry]) -> Baseline:
-        """Build a baseline, keeping the first entry per fingerprint, sorted by fingerprint."""
-        unique: dict[str, BaselineEntry] = {}
-        for entry in entries:
-            unique.setdefault(entry.fingerprint, entry)
-        return cls(tuple(unique[key] for key in sorted(unique)))
+        """Build a baseline of every one of `entries`, repeats included, in canonical order."""
+        return cls(tuple(sorted(entries, key=_entry_key)))
 
     @classmethod
     def from_findings(cls, findings: Iterable[Finding]) -> Baseline:
-        """Build the baseline that accepts every one of `findings`."""
+        """Build the baseline that accepts every one of `findings` (one entry each)."""
         return cls.from_entries(
             BaselineEntry(
                 fingerprint=f.fingerprint,
@@ -54,10 +74,44 @@ class Baseline:
             for f in findings
         )
 
+    @classmethod
+    def from_results(cls, results: Iterable[ScanResult]) -> Baseline:
+        """The union (`union`) of the baselines of each scan's findings."""
+        merged = cls(())
+        for result in results:
+            merged = merged.union(cls.from_findings(result.findings))
+        return merged
+
+    def union(self, other: Baseline) -> Baseline:
+        """The smallest baseline that accepts whatever `self` or `other` accepts.
+
+        Per fingerprint, its i-th entry is the more severe of the i-th entries of the two (most
+        severe first): two scans of one target each holding one finding F give one entry for F,
+        not two, and a baseline united with itself is unchanged.
+        """
+        mine, theirs = self.by_fingerprint(), other.by_fingerprint()
+        entries: list[BaselineEntry] = []
+        for fingerprint in mine.keys() | theirs.keys():
+            pairs = zip_longest(mine.get(fingerprint, ()), theirs.get(fingerprint, ()))
+            entries += (min((e for e in pair if e is not None), key=_entry_key) for pair in pairs)
+        return Baseline.from_entries(entries)
+
+    def by_fingerprint(self) -> dict[str, tuple[BaselineEntry, ...]]:
+        """Each fingerprint's entries, most severe first."""
+        groups: dict[str, list[BaselineEntry]] = {}
+        for entry in self.entries:
+            groups.setdefault(entry.fingerprint, []).append(entry)
+        return {key: tuple(group) for key, group in groups.items()}
+
     @property
     def fingerprints(self) -> frozenset[str]:
         """Every fingerprint in the baseline."""
         return frozenset(e.fingerprint for e in self.entries)
+
+    @property
+    def unrated(self) -> int:
+        """How many entries were read without a severity (and are taken as `info`)."""
+        return sum(not e.severity_recorded for e in self.entries)
 
     def to_json(self) -> str:
         """Serialize deterministically, as UTF-8-encodable text (lone surrogates become U+FFFD)."""
@@ -124,8 +178,11 @@ def _entry(path: Path, i: int, raw: Any) -> BaselineEntry:
     fingerprint = raw.get("fingerprint")
     if not isinstance(fingerprint, str) or not fingerprint:
         raise ResultsError(f"{path}: findings[{i}] has no fingerprint", hint=_HINT)
+    # No severity (a file from before severities were compared, or written by hand): the
+    # lowest, so the entry hides no finding more severe than `info` (fail closed).
+    recorded = "severity" in raw
     try:
-        severity = Severity.parse(str(raw.get("severity", "info")))
+        severity = Severity.parse(str(raw["severity"])) if recorded else Severity.INFO
     except ValueError:
         raise ResultsError(f"{path}: findings[{i}].severity is not a severity") from None
     return BaselineEntry(
@@ -134,4 +191,5 @@ def _entry(path: Path, i: int, raw: Any) -> BaselineEntry:
         title=str(raw.get("title", "")),
         severity=severity,
         url=str(raw.get("url", "")),
+        severity_recorded=recorded,
     )

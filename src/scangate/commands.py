@@ -38,7 +38,7 @@ from scangate.policy import Policy, check_options, find_policy, load_policy, wit
 from scangate.polling import PollPolicy, PollSchedule
 from scangate.providers import PROVIDER_NAMES, Provider, ScanRef, provider_class
 from scangate.redact import Redactor
-from scangate.runner import Runner, Stop, signal_guard, stoppable
+from scangate.runner import HERD_SPREAD, Runner, Stop, signal_guard, stoppable
 
 STATE_FILE = "scangate-state.json"
 """Written by `scangate start` in the reports directory; read by `scangate wait`."""
@@ -181,6 +181,12 @@ def _evaluate_all(
     baseline: Baseline | None = None
     if policy.baseline is not None:
         baseline = load_baseline(policy.baseline)
+        if baseline.unrated:
+            context.console.line(
+                f"warning: {policy.baseline}: {baseline.unrated} baseline entries have no "
+                "severity; they are read as info, so any more severe finding with their "
+                "fingerprint counts as escalated (rewrite the baseline with `scangate baseline`)"
+            )
     today = datetime.now(timezone.utc).date()
     return tuple(evaluate(result, policy, baseline, today) for result in results)
 
@@ -235,6 +241,8 @@ def _runner(provider: Provider, policy: Policy, context: Context) -> Runner:
         log=context.console.line,
         deadline=context.process_start + policy.scan.timeout,
         schedule=lambda: PollSchedule(PollPolicy(), wall_clock=provider.http.clock),
+        # Matrix jobs sharing one account start together; spread their first requests.
+        herd_spread=HERD_SPREAD if context.env.get("CI", "").lower() in ("true", "1") else 0.0,
     )
 
 
@@ -273,7 +281,7 @@ def _drive(
         if stop is not None:
             remote = runner.stop_remote()
             if runner.scan is None:
-                context.console.line(_stopped_without_scan(stop, remote))
+                context.console.line(_stopped_without_scan(stop, remote, runner))
                 return int(stop.exit_status)
             context.console.line(f"{stop.why}; {remote}")
             result = runner.partial(stop.status, stop.why)
@@ -310,10 +318,18 @@ def _kept_after_failure(runner: Runner, failure: ProviderError, context: Context
     return runner.partial(status, why)
 
 
-def _stopped_without_scan(stop: Stop, remote: str) -> str:
-    """The line for a stop that leaves no scan (`remote`: what the interrupted start did)."""
+def _stopped_without_scan(stop: Stop, remote: str, runner: Runner) -> str:
+    """The line for a stop that leaves no scan (`remote`: what the interrupted start did).
+
+    A start queued behind the plan's limits says what it waited for and how long (issue 14).
+    """
     if remote:
         return f"{stop.why} while starting; {remote}"
+    if runner.queue.since is not None:
+        return (
+            f"{stop.why} while waiting for {runner.queue.reason} on "
+            f"{runner.provider.display_name} ({runner.queue_note()}); no scan was started"
+        )
     return f"{stop.why} before any scan was started"
 
 
@@ -346,7 +362,7 @@ def start(args: argparse.Namespace, context: Context) -> int:
         except Stop as stop:
             remote = runner.stop_remote()
             if runner.scan is None:
-                context.console.line(_stopped_without_scan(stop, remote))
+                context.console.line(_stopped_without_scan(stop, remote, runner))
             else:
                 context.console.line(f"{stop.why}; {remote}")
             return int(stop.exit_status)
@@ -397,12 +413,10 @@ def wait(args: argparse.Namespace, context: Context) -> int:
 
 def gate(args: argparse.Namespace, context: Context) -> int:
     """`scangate gate`: re-gate saved results, merging several into one verdict."""
-    from scangate.results import load_results
+    from scangate.results import load_all
 
     policy = _policy(args, context)
-    results: list[ScanResult] = []
-    for name in args.results:
-        results.extend(load_results(Path(name)))
+    results = list(load_all([Path(name) for name in args.results]))
     if not results:
         raise ResultsError("the results files hold no scan")
     report = _report(results, policy, context)
@@ -410,17 +424,21 @@ def gate(args: argparse.Namespace, context: Context) -> int:
 
 
 def baseline(args: argparse.Namespace, context: Context) -> int:
-    """`scangate baseline`: write the fingerprints of every current finding."""
-    from scangate.results import load_results
+    """`scangate baseline`: write the fingerprint and severity of every current finding.
 
-    findings = [f for name in args.results for r in load_results(Path(name)) for f in r.findings]
+    Several results merge into their union (`Baseline.from_results`).
+    """
+    from scangate.results import load_all
+
+    known = Baseline.from_results(load_all([Path(name) for name in args.results]))
     output = Path(args.output)
     try:
-        output.write_text(Baseline.from_findings(findings).to_json(), encoding="utf-8")
+        output.write_text(known.to_json(), encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror}") from None
     context.console.line(
-        f"baseline of {len({f.fingerprint for f in findings})} findings written to {output}"
+        f"baseline of {len(known.entries)} findings "
+        f"({len(known.fingerprints)} fingerprints) written to {output}"
     )
     return ExitStatus.PASSED
 

@@ -85,6 +85,41 @@ class ProviderRateLimitError(ProviderError):
     """The provider kept answering 429 after retries, or a plan quota is exhausted."""
 
 
+class ProviderBusyError(ProviderRateLimitError):
+    """The provider refused a request for now: nothing was processed, and it may pass later.
+
+    A plan's concurrent-scan or start-rate limit, a target with a scan running, or a rate limit
+    whose wait outlasts what is left of `scan.timeout`. Before a scan exists the runner queues
+    the start on it (waiting within `scan.timeout`); anywhere else it is a rate-limit error.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        queue: str = "a free scan slot",
+        usage: str = "",
+        retry_after: float | None = None,
+        per_target: bool = False,
+        start_refused: bool = False,
+    ) -> None:
+        """Create a new `ProviderBusyError`.
+
+        `queue` names what the start waits for (`a free scan slot`), `usage` says how full it is
+        (`3 of 3 in use`), `retry_after` is the wait the provider asked for, when it said, and
+        `per_target` marks a refusal because of a scan running for the same target.
+        `start_refused` is True when the refused request was the scan start itself, so that it
+        provably started nothing and may be sent again (a lookup's refusal proves nothing).
+        """
+        super().__init__(message, hint=hint)
+        self.queue = queue
+        self.usage = usage
+        self.retry_after = retry_after
+        self.per_target = per_target
+        self.start_refused = start_refused
+
+
 class UnexpectedResponseError(ProviderError):
     """The provider answered with a body we cannot parse or that lacks required fields."""
 
@@ -100,3 +135,7 @@ class ScanIncompleteError(Error):
     """The scan did not complete (timeout, failed, cancelled), or its target is busy."""
 
     exit_status = ExitStatus.SCAN_INCOMPLETE
+
+
+class QueueTimeoutError(ScanIncompleteError):
+    """`scan.timeout` ran out while the start was still queued behind a plan limit (exit 4)."""

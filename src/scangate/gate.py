@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -44,10 +44,16 @@ _COUNTED = frozenset(
 
 
 class BaselineState(str, Enum):
-    """A finding's standing against the baseline (SARIF `baselineState` values)."""
+    """A finding's standing against the baseline."""
 
     NEW = "new"
+    """No baseline entry was left for it: its fingerprint is not in the baseline, or each of
+    the entries with its fingerprint went to another finding."""
     UNCHANGED = "unchanged"
+    """Paired with a baseline entry of its fingerprint at least as severe: accepted."""
+    ESCALATED = "escalated"
+    """Paired with a baseline entry of its fingerprint that is less severe: not accepted, the
+    gate treats it as new (`new_only` counts it)."""
 
 
 class Verdict(str, Enum):
@@ -78,6 +84,21 @@ class Judgement:
     """The `ignore[i]` entry that suppressed it (or that expired for it)."""
     baseline_state: BaselineState | None = None
     """Set only when a baseline was given."""
+    baseline_entry: BaselineEntry | None = None
+    """The baseline entry it was paired with (`unchanged` or `escalated`)."""
+
+    @property
+    def baseline_text(self) -> str:
+        """The standing against the baseline in words (`new`, `unchanged`, `escalated from
+        low`), for reports; empty without a baseline."""
+        state, entry = self.baseline_state, self.baseline_entry
+        if state is None:
+            return ""
+        if state is not BaselineState.ESCALATED or entry is None:
+            return state.value
+        if not entry.severity_recorded:
+            return "escalated from a baseline entry without a severity (read as info)"
+        return f"escalated from {entry.severity.label}"
 
 
 @dataclass(frozen=True)
@@ -88,8 +109,14 @@ class SeverityCounts:
     counted: int = 0
     failing: int = 0
     ignored: int = 0
+    """Suppressed by a live `ignore:` entry of the policy."""
+    false_positive: int = 0
+    """Marked a false positive by the provider."""
     baselined: int = 0
     new: int = 0
+    """Not in the baseline (or beyond the number of its entries with that fingerprint)."""
+    escalated: int = 0
+    """In the baseline, but more severe than its entry there."""
     fixed: int = 0
 
 
@@ -131,6 +158,82 @@ def _sort_key(finding: Finding) -> tuple[int, str, str, str, str, str, str]:
 
 
 @dataclass(frozen=True)
+class _Pairing:
+    """A finding's standing against the baseline, and the entry it was paired with."""
+
+    state: BaselineState
+    entry: BaselineEntry | None = None
+    entries: int = 0
+    """How many baseline entries have the finding's fingerprint."""
+
+    def note(self, finding: Finding) -> str:
+        """What the reason of a counted finding says about the baseline."""
+        if self.state is BaselineState.ESCALATED and self.entry is not None:
+            was = self.entry.severity.label
+            if not self.entry.severity_recorded:
+                was = "no severity recorded, read as info"
+            return (
+                f"; escalated since baseline: {finding.severity.label} is more severe than "
+                f"its baseline entry ({was})"
+            )
+        if self.state is BaselineState.NEW and self.entries:
+            return (
+                f"; new since baseline (the baseline accepts {self.entries} finding(s) with "
+                "this fingerprint, all paired with others)"
+            )
+        return "; new since baseline" if self.state is BaselineState.NEW else ""
+
+
+def _take_covering(free: list[BaselineEntry], finding: Finding) -> BaselineEntry | None:
+    """Remove and return the most severe of `free` if it is at least as severe as `finding`."""
+    if free and free[0].severity >= finding.severity:
+        return free.pop(0)
+    return None
+
+
+def _pair_group(
+    findings: Sequence[Finding], entries: Sequence[BaselineEntry]
+) -> tuple[list[_Pairing], list[BaselineEntry]]:
+    """Pair one fingerprint's findings with its baseline entries, both most severe first.
+
+    First as many findings as possible get an entry at least as severe (unchanged); taking the
+    most severe entry left is optimal, because an entry that covers a finding covers every later,
+    less severe one. The findings left over take the remaining entries, most severe first, as
+    escalated; any beyond those are new. Returns the pairings and the entries left (fixed).
+    """
+    free = list(entries)
+    covered = [_take_covering(free, finding) for finding in findings]
+    pairings = []
+    for entry in covered:
+        if entry is not None:
+            pairings.append(_Pairing(BaselineState.UNCHANGED, entry, len(entries)))
+        elif free:
+            pairings.append(_Pairing(BaselineState.ESCALATED, free.pop(0), len(entries)))
+        else:
+            pairings.append(_Pairing(BaselineState.NEW, None, len(entries)))
+    return pairings, free
+
+
+def _pair(
+    findings: Sequence[Finding], baseline: Baseline
+) -> tuple[list[_Pairing], tuple[BaselineEntry, ...]]:
+    """Pair `findings` (in canonical order) with `baseline`; return the pairings, in the same
+    order, and the baseline entries no finding took."""
+    positions: dict[str, list[int]] = {}
+    for position, finding in enumerate(findings):
+        positions.setdefault(finding.fingerprint, []).append(position)
+    pairings = [_Pairing(BaselineState.NEW)] * len(findings)
+    left: list[BaselineEntry] = []
+    for fingerprint, entries in baseline.by_fingerprint().items():
+        indices = positions.get(fingerprint, [])
+        paired, free = _pair_group([findings[i] for i in indices], entries)
+        for index, pairing in zip(indices, paired, strict=True):
+            pairings[index] = pairing
+        left += free
+    return pairings, tuple(left)
+
+
+@dataclass(frozen=True)
 class _Staged:
     """A finding after the first pass: decided, or `decision=None` for counted ones."""
 
@@ -138,23 +241,16 @@ class _Staged:
     decision: Decision | None
     reason: str
     ignore_index: int | None
-    state: BaselineState | None
+    pairing: _Pairing | None
     used: frozenset[int]
     """Indices of the live ignore entries that match this finding (the first one applies)."""
 
 
-def _baseline_state(finding: Finding, known: frozenset[str] | None) -> BaselineState | None:
-    if known is None:
-        return None
-    return BaselineState.UNCHANGED if finding.fingerprint in known else BaselineState.NEW
-
-
-def _stage(finding: Finding, policy: Policy, known: frozenset[str] | None, today: date) -> _Staged:
+def _stage(finding: Finding, policy: Policy, pairing: _Pairing | None, today: date) -> _Staged:
     """Decide everything but the thresholds, which need the per-severity counts.
 
-    `known` holds the baseline's fingerprints, or is None without a baseline.
+    `pairing` is the finding's standing against the baseline, or None without a baseline.
     """
-    state = _baseline_state(finding, known)
     hits = [entry for entry in policy.ignore if entry.matches(finding)]
     live = [entry for entry in hits if not entry.expired(today)]
     expired = next((entry for entry in hits if entry.expired(today)), None)
@@ -162,16 +258,17 @@ def _stage(finding: Finding, policy: Policy, known: frozenset[str] | None, today
     if finding.false_positive:
         status = f" ({finding.provider_status})" if finding.provider_status else ""
         reason = f"marked false positive by the provider{status}"
-        return _Staged(finding, Decision.FALSE_POSITIVE, reason, None, state, used)
+        return _Staged(finding, Decision.FALSE_POSITIVE, reason, None, pairing, used)
     if live:
         reason = f"ignored by ignore[{live[0].index}]: {live[0].reason}"
-        return _Staged(finding, Decision.IGNORED, reason, live[0].index, state, used)
-    if policy.gate.new_only and state is BaselineState.UNCHANGED:
-        return _Staged(finding, Decision.BASELINED, "in baseline", None, state, used)
+        return _Staged(finding, Decision.IGNORED, reason, live[0].index, pairing, used)
+    accepted = pairing is not None and pairing.state is BaselineState.UNCHANGED
+    if policy.gate.new_only and accepted:
+        return _Staged(finding, Decision.BASELINED, "in baseline", None, pairing, used)
     if expired is None:
-        return _Staged(finding, None, "", None, state, used)
+        return _Staged(finding, None, "", None, pairing, used)
     note = f"; ignore[{expired.index}] expired on {expired.expires} ({expired.reason})"
-    return _Staged(finding, None, note, expired.index, state, used)
+    return _Staged(finding, None, note, expired.index, pairing, used)
 
 
 def _counted_decision(
@@ -196,12 +293,15 @@ def _counted_decision(
 
 def _judge(staged: _Staged, gate: GateSettings, counted: Counter[Severity]) -> Judgement:
     decision, reason = staged.decision, staged.reason
+    pairing = staged.pairing
     if decision is None:
         decision, why = _counted_decision(staged.finding, gate, counted)
         reason = why + reason
-        if staged.state is BaselineState.NEW:
-            reason += "; new since baseline"
-    return Judgement(staged.finding, decision, reason, staged.ignore_index, staged.state)
+        if pairing is not None:
+            reason += pairing.note(staged.finding)
+    state = pairing.state if pairing is not None else None
+    entry = pairing.entry if pairing is not None else None
+    return Judgement(staged.finding, decision, reason, staged.ignore_index, state, entry)
 
 
 def evaluate(
@@ -210,18 +310,22 @@ def evaluate(
     """Decide every finding of `result` and the verdict, without side effects.
 
     `today` is the current UTC date; ignore entries apply through their `expires` day.
-    Baseline entries absent from the result are reported as fixed only when the scan completed
-    (a failed or partial scan proves nothing about what it did not reach).
+    Each finding is paired with at most one baseline entry of its fingerprint (`_pair_group`):
+    `unchanged` when the entry is at least as severe, else `escalated`; `new` when no entry is
+    left. Only `unchanged` findings are baselined under `new_only`. Entries no finding took are
+    reported as fixed only when the scan completed (a failed or partial scan proves nothing
+    about what it did not reach).
     """
     findings = sorted(result.findings, key=_sort_key)
-    known = baseline.fingerprints if baseline is not None else None
-    staged = [_stage(finding, policy, known, today) for finding in findings]
+    pairings: list[_Pairing | None] = [None] * len(findings)
+    left: tuple[BaselineEntry, ...] = ()
+    if baseline is not None:
+        paired, left = _pair(findings, baseline)
+        pairings = list(paired)
+    staged = [_stage(f, policy, p, today) for f, p in zip(findings, pairings, strict=True)]
     counted = Counter(s.finding.severity for s in staged if s.decision is None)
     judgements = [_judge(s, policy.gate, counted) for s in staged]
-    fixed: tuple[BaselineEntry, ...] = ()
-    if baseline is not None and result.complete:
-        present = {f.fingerprint for f in findings}
-        fixed = tuple(e for e in baseline.entries if e.fingerprint not in present)
+    fixed = left if result.complete else ()
     used = frozenset().union(*(s.used for s in staged))
     verdict, reasons = _verdict(result, policy.gate, judgements)
     return Evaluation(
@@ -248,8 +352,9 @@ def incomplete_fails(result: ScanResult, gate: GateSettings) -> bool:
     """True when `result` is incomplete in a way that gives exit 4 (when no finding fails first).
 
     `fail_on_incomplete` covers scans the provider ended failed, cancelled or partial (design
-    §2); a scan scangate gave up on (timeout, signal) or never saw finish always counts
-    (design §3, §5: "On timeout ... exit 4").
+    §2), and results with fewer findings than the provider announced (`ScanResult.shortfall`);
+    a scan scangate gave up on (timeout, signal) or never saw finish always counts (design §3,
+    §5: "On timeout ... exit 4").
     """
     if result.complete:
         return False
@@ -257,10 +362,16 @@ def incomplete_fails(result: ScanResult, gate: GateSettings) -> bool:
 
 
 def _incomplete_reason(result: ScanResult, gate: GateSettings) -> str:
-    why = result.message or f"scan {result.status.value}"
-    if result.status is ScanStatus.COMPLETED:
-        why = f"scan covered {result.completeness}% of its checks"
     suffix = "" if incomplete_fails(result, gate) else " (fail_on_incomplete is false)"
+    if result.status is not ScanStatus.COMPLETED:
+        why = result.message or f"scan {result.status.value}"
+    elif result.completeness < 100:
+        why = f"scan covered {result.completeness}% of its checks"
+        if result.shortfall:
+            why += f"; {result.shortfall}"
+    else:
+        # The scan ended well, but what was fetched is not all it announced.
+        return f"results are incomplete: {result.shortfall}{suffix}"
     return f"scan did not complete: {why}{suffix}"
 
 
@@ -278,6 +389,14 @@ def _verdict(
         else:
             threshold = gate.fail_on.label if gate.fail_on is not None else "none"
             reasons.append(f"{count} {label} finding(s) at or above fail_on: {threshold}")
+    escalated = sum(
+        j.decision.counted and j.baseline_state is BaselineState.ESCALATED for j in judgements
+    )
+    if escalated:
+        reasons.append(
+            f"{escalated} finding(s) escalated: more severe than their baseline entry, "
+            "so not accepted by it"
+        )
     if not result.complete:
         reasons.append(_incomplete_reason(result, gate))
     if failing:
@@ -300,12 +419,16 @@ def _counts(
             t["counted"] += 1
         if j.decision is Decision.FAILING:
             t["failing"] += 1
-        if j.decision in (Decision.IGNORED, Decision.FALSE_POSITIVE):
+        if j.decision is Decision.IGNORED:
             t["ignored"] += 1
+        if j.decision is Decision.FALSE_POSITIVE:
+            t["false_positive"] += 1
         if j.decision is Decision.BASELINED:
             t["baselined"] += 1
         if j.baseline_state is BaselineState.NEW:
             t["new"] += 1
+        if j.baseline_state is BaselineState.ESCALATED:
+            t["escalated"] += 1
     for entry in fixed:
         tally[entry.severity]["fixed"] += 1
     return {s: SeverityCounts(**tally[s]) for s in sorted(Severity, reverse=True)}

@@ -9,6 +9,8 @@ from datetime import datetime
 from enum import Enum, IntEnum
 from typing import NewType
 
+from scangate.text import model_text, rule_slug
+
 ScanId = NewType("ScanId", str)
 """A provider's identifier for one scan (or VAddy scan, NCP job)."""
 
@@ -92,9 +94,53 @@ def cap_evidence(text: str, limit: int = EVIDENCE_LIMIT) -> str:
     return text[:limit] + f"\n[... {len(text) - limit} more characters cut by scangate]"
 
 
+def _clean(
+    obj: object,
+    lines: tuple[str, ...],
+    texts: tuple[str, ...] = (),
+    lists: tuple[str, ...] = (),
+) -> None:
+    """Run `model_text` over the named fields of a frozen dataclass, in place (see `Finding`)."""
+    for name in lines:
+        value = getattr(obj, name)
+        clean = model_text(value)
+        if clean is not value:
+            object.__setattr__(obj, name, clean)
+    for name in texts:
+        value = getattr(obj, name)
+        clean = model_text(value, multiline=True)
+        if clean is not value:
+            object.__setattr__(obj, name, clean)
+    for name in lists:
+        values = getattr(obj, name)
+        cleaned = tuple(model_text(v) for v in values)
+        if cleaned != values:
+            object.__setattr__(obj, name, cleaned)
+
+
+_FINDING_LINES = (
+    "rule_id",
+    "title",
+    "url",
+    "method",
+    "parameter",
+    "provider_status",
+    "console_url",
+)
+"""Not the fingerprint: scangate makes it (a digest, or VAddy's `vaddy:<project_id>:<n>`)."""
+_FINDING_TEXTS = ("request", "response", "description", "remediation")
+_FINDING_LISTS = ("cve_ids", "references")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Finding:
-    """One normalized finding. Build it with `Finding.create`, which fingerprints it."""
+    """One normalized finding. Build it with `Finding.create`, which fingerprints it.
+
+    Text enters the model sanitized, once, here (`text.model_text`): no field holds a NUL, any
+    other C0/C1 control, a bidi control or a lone surrogate, so no report can show one. The
+    one-line fields (ids, title, URL, method, parameter, status, references) hold no line
+    break either; evidence, description and remediation keep TAB, LF and CR.
+    """
 
     fingerprint: str
     """Stable identity across runs (see `scangate.fingerprint`)."""
@@ -122,6 +168,10 @@ class Finding:
     console_url: str = ""
     """Where the finding can be seen in the provider's UI."""
 
+    def __post_init__(self) -> None:
+        """Sanitize every text field (see the class docstring)."""
+        _clean(self, _FINDING_LINES, _FINDING_TEXTS, _FINDING_LISTS)
+
     @classmethod
     def create(
         cls,
@@ -138,20 +188,26 @@ class Finding:
     ) -> Finding:
         """Create a `Finding`, computing its fingerprint unless one is given.
 
-        Evidence is capped; the method is upper-cased. `details` are the remaining fields.
+        Text is sanitized first (`text.model_text`), so the fingerprint is that of what the
+        reports show. Without a `rule_id` (a provider that has no rule or check id) the rule
+        id is `text.rule_slug(title)` and the fingerprint is computed over the title, as it
+        always was. Evidence is capped; the method is upper-cased. `details` are the remaining
+        fields.
         """
         from scangate.fingerprint import compute_fingerprint
 
-        method = method.strip().upper()
+        rule_id, title = model_text(rule_id), model_text(title)
+        url, parameter = model_text(url), model_text(parameter)
+        method = model_text(method).strip().upper()
         if fingerprint is None:
             fingerprint = compute_fingerprint(provider, rule_id or title, method, url, parameter)
         for key in ("request", "response"):
             value = details.get(key)
             if isinstance(value, str):
-                details[key] = cap_evidence(value)
+                details[key] = cap_evidence(model_text(value, multiline=True))
         return cls(
             fingerprint=fingerprint,
-            rule_id=rule_id or title,
+            rule_id=rule_id or rule_slug(title),
             title=title or rule_id,
             severity=severity,
             url=url,
@@ -171,6 +227,32 @@ class CountSummary:
     checks: tuple[str, ...] = ()
     """The checks (VAddy `scan_list`) that were run."""
     console_url: str = ""
+
+    def __post_init__(self) -> None:
+        """Sanitize the provider's text, as `Finding` does."""
+        _clean(self, ("console_url",), lists=("checks",))
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueStats:
+    """How long a run waited for its turn on the provider: plan limits shared by matrix jobs."""
+
+    queued_seconds: float = 0.0
+    """From the first start the plan refused for now (a scan slot, a start allowance) to the
+    start it took; 0 when the first start went through."""
+    throttled_seconds: float = 0.0
+    """Spent waiting out rate limits (HTTP 429, 503 with `Retry-After`), over the whole run."""
+    retries: int = 0
+    """Requests sent again after a "not now" answer (rate limits and queued starts)."""
+    rate_limited: int = 0
+    """HTTP 429 answers received."""
+    reason: str = ""
+    """What the start waited for (`a free scan slot (3 of 3 in use)`); empty when nothing."""
+
+    @property
+    def waited(self) -> bool:
+        """True when the run lost any time to the plan's limits."""
+        return bool(self.queued_seconds or self.throttled_seconds or self.retries)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,11 +274,31 @@ class ScanResult:
     count_summary: CountSummary | None = None
     console_url: str = ""
     message: str = ""
-    """Why the scan is not complete, in one line (empty when it is)."""
+    """Why the scan is not complete, in one line (empty when it is); `shortfall` is added to it."""
     details: Mapping[str, str] = field(default_factory=dict)
     """Provider facts worth reporting (plan, scan type, phase...), as display strings."""
+    shortfall: str = ""
+    """Why the findings are not all the provider announced, in one line naming the numbers
+    (`CyberOrigen announced 100000 findings but 99900 were fetched`); empty when they agree.
+    A result with a shortfall is not complete."""
+    queue: QueueStats | None = None
+    """What the plan's limits cost this run (None: not recorded, e.g. older results files)."""
+
+    def __post_init__(self) -> None:
+        """Sanitize the provider's text, as `Finding` does (details: keys and values)."""
+        lines = ("provider", "scanner", "scan_id", "target", "console_url", "message", "shortfall")
+        _clean(self, lines)
+        if self.shortfall and self.shortfall not in self.message:
+            # Every report that says why a scan is incomplete shows the message.
+            joined = f"{self.message}; {self.shortfall}" if self.message else self.shortfall
+            object.__setattr__(self, "message", joined)
+        details = {model_text(k): model_text(v) for k, v in self.details.items()}
+        if details != self.details:
+            object.__setattr__(self, "details", details)
 
     @property
     def complete(self) -> bool:
-        """True when the scan finished normally and covered everything."""
-        return self.status is ScanStatus.COMPLETED and self.completeness >= 100
+        """True when the scan finished normally, covered everything and nothing is missing."""
+        return (
+            self.status is ScanStatus.COMPLETED and self.completeness >= 100 and not self.shortfall
+        )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
 from scangate.errors import OutputError
 from scangate.formats import Report, formatter
-from scangate.gate import Decision
+from scangate.gate import BaselineState, Decision
 from scangate.model import Severity
 from scangate.redact import Redactor
 from scangate.text import no_workflow_commands, xml_safe
@@ -74,21 +75,32 @@ def write_reports(report: Report, formats: Iterable[str], out_dir: Path) -> list
 
 
 def summary_line(report: Report) -> str:
-    """One line: the verdict and what was counted, ignored and baselined."""
+    """One line: the verdict and what was counted, ignored, marked false positive and baselined.
+
+    With a baseline it also says how many findings are new and how many escalated (in the
+    baseline, but more severe than their entry there).
+    """
     judgements = [j for e in report.evaluations for j in e.judgements]
-    failing = [j for j in judgements if j.decision is Decision.FAILING]
     counted = [j for j in judgements if j.decision.counted]
     by_severity = ", ".join(
         f"{n} {s.label}"
         for s in sorted(Severity, reverse=True)
         if (n := sum(1 for j in counted if j.finding.severity is s))
     )
-    ignored = sum(
-        1 for j in judgements if j.decision in (Decision.IGNORED, Decision.FALSE_POSITIVE)
-    )
-    baselined = sum(1 for j in judgements if j.decision is Decision.BASELINED)
+    decisions = Counter(j.decision for j in judgements)
+    false_positives = decisions[Decision.FALSE_POSITIVE]
     counted_text = f"{len(counted)} counted" + (f" ({by_severity})" if by_severity else "")
-    return (
-        f"{report.verdict.value.upper()}: {counted_text}, {len(failing)} failing, "
-        f"{ignored} ignored, {baselined} baselined"
-    )
+    parts = [
+        counted_text,
+        f"{decisions[Decision.FAILING]} failing",
+        f"{decisions[Decision.IGNORED]} ignored",
+        f"{false_positives} false positive{'' if false_positives == 1 else 's'}",
+        f"{decisions[Decision.BASELINED]} baselined",
+    ]
+    if any(e.has_baseline for e in report.evaluations):
+        states = Counter(j.baseline_state for j in judgements)
+        parts += [
+            f"{states[BaselineState.NEW]} new",
+            f"{states[BaselineState.ESCALATED]} escalated",
+        ]
+    return f"{report.verdict.value.upper()}: {', '.join(parts)}"

@@ -40,7 +40,8 @@ The algorithm:
    deadline the caller stops waiting instead of polling.
 
 `ProgressReporter` turns polls into log lines: one per status or phase change, and otherwise a
-heartbeat at most every `heartbeat` seconds.
+heartbeat at most every `heartbeat` seconds; a `note` (how long the start was queued behind the
+plan's limits) rides along on every line.
 """
 
 from __future__ import annotations
@@ -374,11 +375,16 @@ class ProgressReporter:
         *,
         clock: Callable[[], float] = time.monotonic,
         heartbeat: float = HEARTBEAT,
+        note: Callable[[], str] | None = None,
     ) -> None:
-        """Create a new `ProgressReporter` writing lines through `write`, timed by `clock`."""
+        """Create a new `ProgressReporter` writing lines through `write`, timed by `clock`.
+
+        `note`, when given, returns text appended to every line (empty: nothing appended).
+        """
         self._write = write
         self._clock = clock
         self._heartbeat = heartbeat
+        self._note = note
         self._key: tuple[ScanStatus, str, str] | None = None
         self._last: ScanProgress | None = None
         self._polls = 0
@@ -404,7 +410,9 @@ class ProgressReporter:
     def _emit(self) -> None:
         assert self._last is not None
         self._written_at = self._clock()
-        self._write(format_progress(self._last, self._polls))
+        line = format_progress(self._last, self._polls)
+        note = self._note() if self._note is not None else ""
+        self._write(f"{line} · {no_workflow_commands(note)}" if note else line)
 
 
 def format_progress(progress: ScanProgress, polls_used: int) -> str:
@@ -428,6 +436,16 @@ def format_percent(value: float) -> str:
     """`45`, `45.5`: rounded down to a tenth, so an unfinished scan never shows 100."""
     tenths = math.floor(min(max(value, 0.0), 100.0) * 10) / 10
     return f"{tenths:.1f}".removesuffix(".0")
+
+
+def format_clock(seconds: float) -> str:
+    """`45s`, `4m10s`, `1h05m`: a budget or a wait, to the second below an hour."""
+    whole = max(0, round(seconds)) if math.isfinite(seconds) else 0
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def format_duration(seconds: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
@@ -14,7 +15,7 @@ from jsonschema.exceptions import best_match
 
 from scangate.errors import ResultsError
 from scangate.formats.json import RESULTS_VERSION
-from scangate.model import CountSummary, Finding, ScanResult, ScanStatus, Severity
+from scangate.model import CountSummary, Finding, QueueStats, ScanResult, ScanStatus, Severity
 from scangate.text import one_line
 
 _HINT = (
@@ -50,6 +51,55 @@ def load_results(path: Path) -> tuple[ScanResult, ...]:
         return tuple(_scan_result(raw, f"$.scans[{i}]") for i, raw in enumerate(data["scans"]))
     except ValueError as exc:
         raise ResultsError(f"{path}: {exc}", hint=_HINT) from None
+
+
+def load_all(paths: Sequence[Path]) -> tuple[ScanResult, ...]:
+    """Load every results file of `paths`, in order, refusing a scan given twice.
+
+    A scan is known by its provider and scan id. Read twice (the same file named twice, or a
+    file merged by `scangate gate` next to one of its parts) its findings would count twice,
+    so that is a `ResultsError` naming both files.
+    """
+    files: dict[Path, Path] = {}
+    seen: dict[tuple[str, str], Path] = {}
+    results: list[ScanResult] = []
+    for path in paths:
+        identity = _identity(path)
+        if identity in files:
+            raise ResultsError(_same_file(files[identity], path), hint=_TWICE_HINT)
+        files[identity] = path
+        for result in load_results(path):
+            key = (result.provider, result.scan_id)
+            if key in seen:
+                raise ResultsError(_twice(result, seen[key], path), hint=_TWICE_HINT)
+            seen[key] = path
+            results.append(result)
+    return tuple(results)
+
+
+def _twice(result: ScanResult, earlier: Path, path: Path) -> str:
+    scan = f"{one_line(result.provider, 40)} scan {one_line(json.dumps(result.scan_id), 80)}"
+    where = f"twice in {path}" if earlier == path else f"in both {earlier} and {path}"
+    return f"{scan} is given {where}: its findings would be counted twice"
+
+
+_TWICE_HINT = (
+    "pass each scan's scangate.json once; a scangate.json written by `scangate gate` already "
+    "holds every scan it merged"
+)
+
+
+def _identity(path: Path) -> Path:
+    """The file `path` names, so that `a.json`, `./a.json` and a symlink to it compare equal."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: load_results names the problem
+        return path.absolute()
+
+
+def _same_file(first: Path, second: Path) -> str:
+    named = f"{first} is given twice" if first == second else f"{first} and {second} are one file"
+    return f"{named}: its scans would be counted twice"
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -119,6 +169,19 @@ def _scan_result(raw: dict[str, Any], where: str) -> ScanResult:
         console_url=raw["console_url"],
         message=raw["message"],
         details=dict(raw["details"]),
+        # Files written before the completeness checks have no `shortfall`.
+        shortfall=raw.get("shortfall", ""),
+        queue=_queue(raw["queue"]) if "queue" in raw else None,
+    )
+
+
+def _queue(raw: dict[str, Any]) -> QueueStats:
+    return QueueStats(
+        queued_seconds=float(raw["queued_seconds"]),
+        throttled_seconds=float(raw["throttled_seconds"]),
+        retries=int(raw["retries"]),
+        rate_limited=int(raw["rate_limited"]),
+        reason=raw["reason"],
     )
 
 

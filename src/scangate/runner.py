@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from types import FrameType
+from typing import TypeVar
 
 from scangate.errors import (
     AmbiguousStartError,
     ExitStatus,
     ProviderAuthError,
+    ProviderBusyError,
     ProviderError,
+    ProviderRateLimitError,
+    QueueTimeoutError,
     ScanIncompleteError,
 )
-from scangate.model import ScanResult, ScanStatus
+from scangate.model import QueueStats, ScanResult, ScanStatus
 from scangate.policy import IfRunning, OnTimeout, Policy
-from scangate.polling import PollSchedule, ProgressReporter
+from scangate.polling import PollSchedule, ProgressReporter, format_clock
 from scangate.providers.interface import Provider, ScanProgress, ScanRef, StartAttempt
+
+T = TypeVar("T")
 
 CANCEL_BUDGET = 3.0
 """Seconds the remote cancel may take on timeout or a signal; reports need the rest of 5 s."""
@@ -30,6 +37,42 @@ HEARTBEAT_SLICE = 60.0
 """Longest single sleep, so the heartbeat line keeps coming during a long wait (design §5)."""
 MAX_POLL_FAILURES = 10
 """Consecutive failed polls (each already retried by the HTTP layer) before giving up."""
+QUEUE_BASE = 2.0
+"""Ceiling of the first wait of a queued start; it doubles per refusal (full jitter below it)."""
+QUEUE_CAP = 60.0
+"""Longest wait between two tries of a queued start: each try costs requests of the plan's
+budget (CyberOrigen Professional: 500 an hour for the whole account)."""
+QUEUE_FLOOR = 1.0
+"""Shortest wait between two tries of a queued start."""
+QUEUE_LINE = 25.0
+"""Seconds between "waiting for a free scan slot" lines (the issue asks for one every 30 s)."""
+HERD_SPREAD = 1.0
+"""Most seconds a CI job waits at random before its first request (matrix jobs start together)."""
+
+
+@dataclass
+class StartQueue:
+    """A start the provider refused for now, and tried again: the numbers for the reports."""
+
+    since: float | None = None
+    """Monotonic time of the first refusal (None: never refused)."""
+    until: float | None = None
+    """Monotonic time the start was taken after a refusal."""
+    retries: int = 0
+    """Starts tried again after a refusal."""
+    queue: str = ""
+    usage: str = ""
+
+    @property
+    def reason(self) -> str:
+        """`a free scan slot (3 of 3 in use)`; empty when never refused."""
+        return f"{self.queue} ({self.usage})" if self.usage else self.queue
+
+    def seconds(self, now: float) -> float:
+        """Seconds queued so far (until the start was taken)."""
+        if self.since is None:
+            return 0.0
+        return max(0.0, (self.until if self.until is not None else now) - self.since)
 
 
 class Stop(BaseException):
@@ -112,6 +155,14 @@ def stoppable(deadline: float, timeout_text: str) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _attempt(step: Callable[[], T]) -> T | ProviderBusyError:
+    """The value of `step()`, or the `ProviderBusyError` it raised."""
+    try:
+        return step()
+    except ProviderBusyError as busy:
+        return busy
+
+
 @dataclass
 class Runner:
     """Drives one provider through start → wait → fetch for one policy."""
@@ -133,6 +184,21 @@ class Runner:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     pending: StartAttempt | None = None
     """The start attempt in flight: when a `Stop` cuts it short, it may have made a scan."""
+    queue: StartQueue = field(default_factory=StartQueue)
+    """The start's wait behind the plan's limits, if it had one."""
+    herd_spread: float = 0.0
+    """Most seconds to wait at random before the first request (`HERD_SPREAD` in CI)."""
+    rng: random.Random = field(default_factory=random.Random)
+    _line_at: float = field(default=-1e18, repr=False)
+    """Monotonic time of the last queue or rate-limit line."""
+    _per_target: bool = field(default=False, repr=False)
+    """The last refusal was for a scan running on the target (VAddy's one per project)."""
+
+    def __post_init__(self) -> None:
+        """Bind the provider's HTTP client to this run's deadline and log."""
+        http = self.provider.http
+        http.time_left = lambda: self.deadline - self.monotonic()
+        http.on_wait = self._rate_line
 
     @property
     def target(self) -> str:
@@ -140,9 +206,17 @@ class Runner:
         return self.policy.scan.target
 
     def start(self) -> ScanRef:
-        """Check the target, honour `if_running`, and start exactly one scan (or attach)."""
-        self.provider.preflight(self.target)
-        running = self.provider.find_running(self.target)
+        """Check the target, honour `if_running`, and start exactly one scan (or attach).
+
+        A start the provider refuses for now (a plan's concurrent-scan or start-rate limit, or
+        a busy target under `if_running: wait`) is queued: tried again after a jittered backoff
+        until `scan.timeout`, with a line at least every 30 s (issue 14).
+        """
+        if self.herd_spread > 0:
+            # Matrix jobs start in the same second; a plan's burst budget prefers them spread.
+            self.sleep(self.rng.uniform(0.0, self.herd_spread))
+        self._queued(lambda: self.provider.preflight(self.target))
+        running = self._queued(lambda: self.provider.find_running(self.target))
         if running is not None:
             mode = self.policy.scan.if_running
             if mode is IfRunning.FAIL:
@@ -156,13 +230,122 @@ class Runner:
                 return running
             self.log(f"scan {running.scan_id} is already running for {self.target}; waiting")
             self.wait(running, own=False)
-        self.scan = self._start_once()
+        self.scan = self._queued(self._start_when_free)
         self.pending = None
+        if self.queue.since is not None:
+            self.queue.until = self.monotonic()
+            self.log(f"{self.queue_note()} for {self.queue.reason}; the start went through")
         self.log(f"started {self.provider.display_name} scan {self.scan.scan_id}")
         return self.scan
 
+    def _queued(self, step: Callable[[], T]) -> T:
+        """Run `step` until the provider stops refusing it for now (`ProviderBusyError`)."""
+        while True:
+            outcome = _attempt(step)
+            if not isinstance(outcome, ProviderBusyError):
+                return outcome
+            self._queue_wait(outcome)
+
+    def _start_when_free(self) -> ScanRef:
+        """Start once; after a refusal for a scan running on the target, wait for it first."""
+        if self.queue.since is not None and self._per_target:
+            running = self.provider.find_running(self.target)
+            if running is not None:
+                self.log(f"scan {running.scan_id} is running for {self.target}; waiting")
+                self.wait(running, own=False)
+        return self._start_once()
+
+    def _queue_wait(self, busy: ProviderBusyError) -> None:
+        """Wait before trying a refused start again, or give up at the deadline (exit 4)."""
+        now = self.monotonic()
+        queue = self.queue
+        first = queue.since is None
+        if first:
+            queue.since = now
+        queue.queue, queue.usage = busy.queue, busy.usage
+        self._per_target = busy.per_target
+        if busy.per_target and self.policy.scan.if_running is IfRunning.FAIL:
+            raise busy
+        left = self.deadline - now
+        if busy.per_target:
+            delay = QUEUE_FLOOR  # `_start_when_free` then waits for the running scan itself
+        elif busy.retry_after is not None:
+            delay = busy.retry_after
+        else:
+            ceiling = min(QUEUE_CAP, QUEUE_BASE * 2.0 ** min(queue.retries, 32))
+            delay = min(max(QUEUE_FLOOR, self.rng.uniform(0.0, ceiling)), QUEUE_CAP)
+        if left <= 0 or (busy.retry_after is not None and delay > left):
+            raise self._queue_timeout(busy)
+        queue.retries += 1
+        if first or now - self._line_at >= QUEUE_LINE:
+            self._queue_line()
+        self._queue_sleep(min(delay, left))
+
+    def _queue_timeout(self, busy: ProviderBusyError) -> QueueTimeoutError:
+        return QueueTimeoutError(
+            f"scan.timeout of {format_clock(self.policy.scan.timeout)} ran out while waiting "
+            f"for {self.queue.reason} on {self.provider.display_name}: {self.queue_note()}; "
+            f"no scan was started ({busy.message})",
+            hint="matrix jobs share the plan's limits: use a plan with more concurrent scans, "
+            "run fewer jobs at once (max-parallel), or raise scan.timeout",
+        )
+
+    def queue_note(self) -> str:
+        """`queued 4m10s, 5 retries` (empty when the start was never refused)."""
+        if self.queue.since is None:
+            return ""
+        tries = self.queue.retries
+        return (
+            f"queued {format_clock(self.queue.seconds(self.monotonic()))}, "
+            f"{tries} retr{'y' if tries == 1 else 'ies'}"
+        )
+
+    def _queue_line(self) -> None:
+        self._line_at = self.monotonic()
+        left = format_clock(max(0.0, self.deadline - self._line_at))
+        usage = f": {self.queue.usage}" if self.queue.usage else ""
+        self.log(f"waiting for {self.queue.queue}{usage}, {left} of budget left")
+
+    def _queue_sleep(self, seconds: float) -> None:
+        """Sleep, with a queue line whenever one is due."""
+        end = self.monotonic() + seconds
+        while (left := end - self.monotonic()) > 0:
+            due = self._line_at + QUEUE_LINE - self.monotonic()
+            if due <= 0:
+                self._queue_line()
+                continue
+            self.sleep(min(left, due))
+
+    def _rate_line(self, seconds: float, why: str) -> None:
+        """`HttpClient.on_wait`: a line for a rate-limit wait, at most one per `QUEUE_LINE`."""
+        now = self.monotonic()
+        if now - self._line_at < QUEUE_LINE:
+            return
+        self._line_at = now
+        left = format_clock(max(0.0, self.deadline - now))
+        self.log(
+            f"rate-limited by {self.provider.display_name}: waiting {format_clock(seconds)} "
+            f"({why}), {left} of budget left"
+        )
+
+    def queue_stats(self) -> QueueStats:
+        """What the plan's limits cost this run so far (for the reports)."""
+        http = self.provider.http.stats
+        return QueueStats(
+            queued_seconds=round(self.queue.seconds(self.monotonic()), 1),
+            throttled_seconds=round(http.waited, 1),
+            retries=self.queue.retries + http.resent,
+            rate_limited=http.limited,
+            reason=self.queue.reason,
+        )
+
     def _start_once(self) -> ScanRef:
-        """Start a scan; after an ambiguous failure look for it before trying again (design §9)."""
+        """Start a scan; after an ambiguous failure look for it before trying again (design §9).
+
+        A start refused for now (`ProviderBusyError` on the start request itself) started
+        nothing; it goes back to `start`'s queue. A refusal from a lookup inside the provider's
+        start is no such proof, and is an error.
+        """
         for attempt_number in (1, 2):
             attempt = StartAttempt(
                 target=self.target,
@@ -173,9 +356,18 @@ class Runner:
             self.pending = attempt
             try:
                 return self.provider.start(attempt)
+            except ProviderBusyError as busy:
+                if not busy.start_refused:
+                    raise ProviderRateLimitError(busy.message, hint=busy.hint) from None
+                self.pending = None  # definite: the start request did nothing
+                raise
             except AmbiguousStartError as exc:
                 self.log(f"{exc.message}; looking for the scan it may have created")
-                found = self.provider.find_started(attempt)
+                try:
+                    found = self.provider.find_started(attempt)
+                except ProviderBusyError as busy:
+                    # The lookup failing is no proof that no scan exists: never queue a restart.
+                    raise ProviderRateLimitError(busy.message, hint=busy.hint) from None
                 if found is not None:
                     self.log(f"found scan {found.scan_id} created by that request; continuing")
                     return found
@@ -193,7 +385,8 @@ class Runner:
 
         `own` is False when waiting for somebody else's scan (`if_running: wait`).
         """
-        reporter = ProgressReporter(write=self.log, clock=self.monotonic)
+        note = self.queue_note if own else None
+        reporter = ProgressReporter(write=self.log, clock=self.monotonic, note=note)
         schedule = self.schedule()
         begun = self.monotonic()
         failures = 0
@@ -237,8 +430,8 @@ class Runner:
             reporter.tick()
 
     def fetch(self, scan: ScanRef, progress: ScanProgress) -> ScanResult:
-        """Fetch the result of a scan that ended."""
-        return self.provider.fetch(scan, progress)
+        """Fetch the result of a scan that ended, with what the plan's limits cost the run."""
+        return replace(self.provider.fetch(scan, progress), queue=self.queue_stats())
 
     def partial(self, status: ScanStatus, why: str) -> ScanResult:
         """A result for a scan that did not end normally (timeout, signal, provider error)."""
@@ -246,6 +439,7 @@ class Runner:
         assert scan is not None
         last = self.last
         return ScanResult(
+            queue=self.queue_stats(),
             provider=self.provider.name,
             scanner=self.provider.display_name,
             scan_id=scan.scan_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from scangate.ci import github
 from scangate.formats.interface import Report
 from scangate.formats.markdown import MAX_BYTES, MarkdownFormatter
 from scangate.gate import Decision, combine, evaluate
-from scangate.model import Finding, ScanResult, ScanStatus, Severity
+from scangate.model import Finding, QueueStats, ScanResult, ScanStatus, Severity
 from scangate.policy import GateSettings, IgnoreRule
 
 GITHUB = {"GITHUB_ACTIONS": "true"}
@@ -144,6 +145,54 @@ def test_merged_outputs_list_every_scan_once_and_sum_the_counts() -> None:
     assert {s: int(values[s]) for s in expected} == expected
 
 
+def test_outputs_tell_false_positives_from_ignored_and_report_escalations() -> None:
+    low = make_finding(3, severity=Severity.LOW)
+    escalated = replace(low, severity=Severity.HIGH)  # same fingerprint, now high
+    findings = [
+        escalated,
+        make_finding(4),  # new
+        make_finding(5, false_positive=True),
+        make_finding(6, false_positive=True),
+        make_finding(7, rule_id="accepted"),
+    ]
+    ignore = (IgnoreRule(index=0, rule="accepted", reason="accepted (SEC-1)"),)
+    baseline = Baseline.from_findings([low])
+    report = report_of(
+        make_result(findings), gate=GateSettings(new_only=True), ignore=ignore, baseline=baseline
+    )
+    values = ci.outputs(report, [])
+    tallies = ("ignored", "false-positives", "baselined", "new", "escalated")
+    assert {k: values[k] for k in tallies} == {
+        "ignored": "1",
+        "false-positives": "2",
+        "baselined": "0",
+        "new": "4",
+        "escalated": "1",
+    }
+    without = ci.outputs(report_of(make_result(findings), ignore=ignore), [])
+    assert {k: without[k] for k in tallies} == {
+        "ignored": "1",
+        "false-positives": "2",
+        "baselined": "",
+        "new": "",
+        "escalated": "",
+    }
+
+
+def test_an_escalated_finding_says_so_in_its_annotation() -> None:
+    low = make_finding(3, severity=Severity.LOW)
+    escalated = replace(low, severity=Severity.HIGH)
+    report = report_of(
+        make_result([escalated]),
+        gate=GateSettings(new_only=True),
+        baseline=Baseline.from_findings([low]),
+    )
+    (annotation,) = github.plan_annotations(report).annotations
+    assert annotation.level == "error"
+    assert annotation.title.endswith("(escalated from low)")
+    assert "escalated since baseline" in annotation.message
+
+
 # --- step summary -------------------------------------------------------------------------
 
 
@@ -155,6 +204,36 @@ def test_the_summary_is_summary_md_appended_to_the_step_summary(tmp_path: Path) 
     expected = MarkdownFormatter(max_bytes=MAX_BYTES - len("earlier step\n")).render(report)
     assert target.read_text(encoding="utf-8") == "earlier step\n" + expected
     assert expected == MarkdownFormatter().render(report)  # small reports are not cut
+
+
+def test_the_summary_says_how_long_each_scan_waited_for_the_plan(tmp_path: Path) -> None:
+    waited = QueueStats(
+        queued_seconds=250.0,
+        throttled_seconds=31.0,
+        retries=6,
+        rate_limited=4,
+        reason="a free scan slot (3 of 3 in use)",
+    )
+    queued = replace(make_result(scan_id="scan_q1", target="app1.example.com"), queue=waited)
+    prompt = replace(make_result(scan_id="scan_p2"), queue=QueueStats())
+    target = tmp_path / "step_summary"
+    assert github.write_summary({"GITHUB_STEP_SUMMARY": str(target)}, report_of(queued, prompt))
+    text = target.read_text(encoding="utf-8")
+    assert "### Time spent waiting for the plan's limits" in text
+    assert (
+        "- CyberOrigen scan scan\\_q1 of app1\\.example\\.com: queued **4m10s** for a free scan "
+        "slot \\(3 of 3 in use\\); 31s waiting out rate limits; 4 HTTP 429 answers, 6 retries"
+    ) in text
+    assert "scan\\_p2" not in text.split("### Time spent waiting")[1]
+    assert "bigger plan" in text
+
+
+def test_no_wait_means_no_waiting_section(tmp_path: Path) -> None:
+    target = tmp_path / "step_summary"
+    report = report_of(replace(make_result(), queue=QueueStats()))
+    assert github.write_summary({"GITHUB_STEP_SUMMARY": str(target)}, report)
+    assert "waiting for the plan" not in target.read_text(encoding="utf-8")
+    assert github.queue_summary(report_of(make_result())) == ""
 
 
 def test_the_summary_never_takes_the_step_summary_past_one_mebibyte(tmp_path: Path) -> None:

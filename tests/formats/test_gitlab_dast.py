@@ -24,12 +24,13 @@ from conftest import (
 )
 from jsonschema import Draft7Validator
 
+from scangate.baseline import Baseline
 from scangate.formats import formatter
 from scangate.formats.gitlab_dast import GitLabDastFormatter
 from scangate.formats.interface import Report
 from scangate.gate import Verdict
 from scangate.model import CountSummary, Finding, ScanStatus, Severity
-from scangate.policy import IgnoreRule
+from scangate.policy import GateSettings, IgnoreRule
 
 _GITLAB_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
@@ -145,6 +146,19 @@ def test_ids_are_unique_even_for_duplicate_findings(
     assert twice[0]["id"] != twice[1]["id"]
 
 
+def test_findings_sharing_a_fingerprint_stay_apart_in_gitlab_tracking() -> None:
+    """GitLab tracks a vulnerability by `path:method:param` and its primary identifier: two
+    findings of one fingerprint (`/orders/1001` and `/orders/2002`) get distinct params, the
+    same in every pipeline (the gate's canonical order numbers them)."""
+    first = make_finding(1, url="https://app.example.com/orders/1001?id=1001", parameter="id")
+    second = replace(first, url="https://app.example.com/orders/2002?id=2002")
+    assert first.fingerprint == second.fingerprint
+    for findings in ([first, second], [second, first]):
+        locations = [v["location"] for v in vulnerabilities(make_report(findings))]
+        assert [loc["path"] for loc in locations] == ["/orders/{id}"] * 2
+        assert [loc["param"] for loc in locations] == ["id", "id (#2)"]
+
+
 def test_identifiers_rule_first_then_cwe_and_cve() -> None:
     finding = make_finding(1, cve_ids=("CVE-2024-1234", "not a cve"), cwe_ids=(89, 79))
     (vulnerability,) = vulnerabilities(make_report([finding]))
@@ -242,6 +256,22 @@ def test_ignored_and_false_positive_findings_are_included_and_explained() -> Non
             "description": "CyberOrigen marked this a false positive (fp)",
         }
     ]
+
+
+def test_an_escalated_finding_says_so_in_its_description(validator: Draft7Validator) -> None:
+    low = make_finding(3, severity=Severity.LOW)
+    escalated = replace(low, severity=Severity.HIGH)  # the same fingerprint, now high
+    report = make_report(
+        [escalated], baseline=Baseline.from_findings([low]), gate=GateSettings(new_only=True)
+    )
+    document = render(report)
+    assert_valid(document, validator)
+    (vulnerability,) = document["vulnerabilities"]
+    assert vulnerability["severity"] == "High"
+    assert "- Baseline: escalated from low" in vulnerability["description"]
+    assert "Gate decision: failing" in vulnerability["description"]
+    messages = [m["value"] for m in document["scan"]["messages"]]
+    assert any("1 finding(s) escalated" in m for m in messages)
 
 
 def test_scanned_resources_are_deduplicated_and_sorted() -> None:
@@ -380,6 +410,7 @@ _RENDER_IN_SUBPROCESS = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from conftest import hostile_finding, make_finding, make_report
+from scangate.baseline import Baseline
 from scangate.formats import formatter
 report = make_report([make_finding(i) for i in range(40)] + [hostile_finding(i) for i in range(3)])
 sys.stdout.buffer.write(formatter(sys.argv[2]).render(report).encode("utf-8"))

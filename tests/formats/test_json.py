@@ -23,7 +23,7 @@ from scangate.baseline import Baseline, BaselineEntry
 from scangate.formats.interface import Report
 from scangate.formats.json import JsonFormatter
 from scangate.gate import BaselineState, Decision, Verdict, combine, evaluate
-from scangate.model import CountSummary, Finding, ScanResult, ScanStatus, Severity
+from scangate.model import CountSummary, Finding, QueueStats, ScanResult, ScanStatus, Severity
 from scangate.policy import GateSettings, IgnoreRule
 from scangate.results import results_schema
 
@@ -93,7 +93,17 @@ def small_report() -> Report:
 
 def counts(**nonzero: dict[str, int]) -> dict[str, dict[str, int]]:
     """Per-severity counts, zeros except `nonzero`."""
-    keys = ("found", "counted", "failing", "ignored", "baselined", "new", "fixed")
+    keys = (
+        "found",
+        "counted",
+        "failing",
+        "ignored",
+        "false_positive",
+        "baselined",
+        "new",
+        "escalated",
+        "fixed",
+    )
     return {s: {k: nonzero.get(s, {}).get(k, 0) for k in keys} for s in Severity.names()}
 
 
@@ -136,6 +146,7 @@ def test_small_report_document() -> None:
                 "finished_at": None,
                 "console_url": "",
                 "message": "",
+                "shortfall": "",
                 "details": {"plan": "pro", "scan_type": "quick"},
                 "count_summary": None,
                 "findings": [
@@ -153,6 +164,7 @@ def test_small_report_document() -> None:
                             "reason": "ignored by ignore[0]: legacy admin (SEC-12)",
                             "ignore_index": 0,
                             "baseline_state": "new",
+                            "baseline_severity": None,
                         },
                     },
                     {
@@ -172,6 +184,7 @@ def test_small_report_document() -> None:
                             "reason": "high is at or above fail_on: high",
                             "ignore_index": None,
                             "baseline_state": "unchanged",
+                            "baseline_severity": "high",
                         },
                     },
                 ],
@@ -240,6 +253,22 @@ def test_small_report_validates_against_the_shipped_schema() -> None:
     Draft202012Validator(results_schema()).validate(render(small_report()))
 
 
+def test_queue_statistics_are_recorded_and_validate() -> None:
+    stats = QueueStats(
+        queued_seconds=95.5, throttled_seconds=3.0, retries=4, rate_limited=5, reason="a slot"
+    )
+    document = render(make_report(result=replace(make_result(), queue=stats)))
+    Draft202012Validator(results_schema()).validate(document)
+    assert document["scans"][0]["queue"] == {
+        "queued_seconds": 95.5,
+        "throttled_seconds": 3.0,
+        "retries": 4,
+        "rate_limited": 5,
+        "reason": "a slot",
+    }
+    assert "queue" not in render(make_report(result=make_result()))["scans"][0]
+
+
 @pytest.mark.parametrize(
     ("definition", "enum"),
     [
@@ -257,6 +286,30 @@ def test_schema_status_and_decision_enums_match_the_model() -> None:
     judgement = defs["judgement"]["properties"]
     assert judgement["decision"]["enum"] == [d.value for d in Decision]
     assert judgement["baseline_state"]["enum"] == [b.value for b in BaselineState] + [None]
+
+
+def test_escalation_and_false_positives_are_recorded_apart_and_validate() -> None:
+    low = make_finding(3, severity=Severity.LOW)
+    escalated = replace(low, severity=Severity.HIGH)  # the same fingerprint, now high
+    flagged = make_finding(5, severity=Severity.HIGH, false_positive=True)
+    suppressed = make_finding(6, severity=Severity.HIGH, rule_id="accepted")
+    report = make_report(
+        [escalated, flagged, suppressed],
+        baseline=Baseline.from_findings([low]),
+        gate=GateSettings(new_only=True),
+        ignore=(IgnoreRule(index=0, rule="accepted", reason="accepted risk (SEC-2)"),),
+    )
+    document = render(report)
+    Draft202012Validator(results_schema()).validate(document)
+    scan = document["scans"][0]
+    gates = {f["fingerprint"]: f["gate"] for f in scan["findings"]}
+    assert gates[escalated.fingerprint]["baseline_state"] == "escalated"
+    assert gates[escalated.fingerprint]["baseline_severity"] == "low"
+    assert gates[escalated.fingerprint]["decision"] == "failing"
+    assert gates[flagged.fingerprint]["baseline_severity"] is None
+    high = scan["gate"]["counts"]["high"]
+    assert (high["escalated"], high["new"], high["baselined"]) == (1, 2, 0)
+    assert (high["false_positive"], high["ignored"]) == (1, 1)
 
 
 def test_every_decision_is_recorded_with_the_finding(reports: dict[str, Report]) -> None:
@@ -350,7 +403,8 @@ def test_hostile_text_is_valid_utf8_json(reports: dict[str, Report]) -> None:
     text.encode("utf-8")  # a lone surrogate would raise here
     title = json.loads(text)["scans"][0]["findings"][0]["title"]
     assert "\ufffd" in title and "\ud800" not in title
-    assert "\x00\x01" in title  # control characters survive, escaped by JSON
+    # The model dropped the control characters when the finding was made (`model_text`).
+    assert "\x00" not in title and "\u202e" not in title and "\\u0000" not in text
     assert "<script>alert(1)</script>" in title  # JSON needs no markup escaping
 
 

@@ -199,6 +199,23 @@ def test_failure_has_one_line_message_and_details_starting_with_it() -> None:
         assert expected in text
 
 
+def test_an_escalated_finding_fails_saying_so(xsds: dict[str, xmlschema.XMLSchema]) -> None:
+    low = make_finding(3, severity=Severity.LOW)
+    escalated = replace(low, severity=Severity.HIGH)  # the same fingerprint, now high
+    report = make_report(
+        [escalated], baseline=Baseline.from_findings([low]), gate=GateSettings(new_only=True)
+    )
+    xml = render(report)
+    assert_valid(xml, xsds)
+    (failure,) = ET.fromstring(xml).iter("failure")
+    message = failure.get("message") or ""
+    assert message.endswith("(escalated from low)")
+    text = failure.text or ""
+    assert text.splitlines()[0] == message
+    assert "Baseline: escalated from low" in text
+    assert "escalated since baseline: high is more severe than its baseline entry (low)" in text
+
+
 def test_hostile_text_is_well_formed_and_loses_forbidden_characters(
     reports: dict[str, Report],
 ) -> None:

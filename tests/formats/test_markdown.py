@@ -23,6 +23,7 @@ from scangate.formats.markdown import MAX_BYTES, MarkdownFormatter
 from scangate.gate import combine, evaluate
 from scangate.model import CountSummary, Finding, ScanResult, ScanStatus, Severity
 from scangate.policy import GateSettings, IgnoreRule
+from scangate.text import markdown_escape
 
 SAMPLES = ["count-only", "empty", "hostile", "incomplete", "many", "mixed", "one"]
 
@@ -36,14 +37,14 @@ CyberOrigen scan scan\_1 of app\.example\.com.
 
 ### Findings by severity
 
-| Severity | Found | Counted | Failing | Ignored | Baselined | New | Fixed |
-|---|---:|---:|---:|---:|---:|---:|---:|
-| critical | 0 | 0 | 0 | 0 | 0 | 0 | 0 |
-| high | 1 | 1 | 1 | 0 | 0 | 0 | 0 |
-| medium | 0 | 0 | 0 | 0 | 0 | 0 | 1 |
-| low | 1 | 0 | 0 | 1 | 0 | 1 | 0 |
-| info | 0 | 0 | 0 | 0 | 0 | 0 | 0 |
-| **Total** | **2** | **1** | **1** | **1** | **0** | **1** | **1** |
+| Severity | Found | Counted | Failing | Ignored (policy) | False positive (provider) | Baselined | New | Escalated | Fixed |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| critical | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |
+| high | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 |
+| medium | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 1 |
+| low | 1 | 0 | 0 | 1 | 0 | 0 | 1 | 0 | 0 |
+| info | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |
+| **Total** | **2** | **1** | **1** | **1** | **0** | **0** | **1** | **0** | **1** |
 
 ### Worst findings
 
@@ -243,13 +244,11 @@ def test_hard_cap_cuts_at_a_line_and_says_so() -> None:
 
 def test_baseline_columns_only_with_a_baseline() -> None:
     without = render(make_report([make_finding(1)]))
-    assert "| Severity | Found | Counted | Failing | Ignored |\n" in without
+    head = "| Severity | Found | Counted | Failing | Ignored (policy) | False positive (provider) |"
+    assert head + "\n" in without
     baseline = Baseline.from_findings([make_finding(1)])
     with_baseline = render(make_report([make_finding(1)], baseline=baseline))
-    assert (
-        "| Severity | Found | Counted | Failing | Ignored | Baselined | New | Fixed |\n"
-        in with_baseline
-    )
+    assert head + " Baselined | New | Escalated | Fixed |\n" in with_baseline
 
 
 def test_new_only_baselined_findings_are_shown_as_such() -> None:
@@ -259,7 +258,28 @@ def test_new_only_baselined_findings_are_shown_as_such() -> None:
     )
     rows = table_rows(render(report), "### Worst findings")
     assert [row.split(" | ")[1] for row in rows] == ["failing, new", "baselined"]
-    assert "| high | 2 | 1 | 1 | 0 | 1 | 1 | 0 |" in render(report)
+    assert "| high | 2 | 1 | 1 | 0 | 0 | 1 | 1 | 0 | 0 |" in render(report)
+
+
+def test_escalated_findings_and_false_positives_are_shown_as_such() -> None:
+    low = make_finding(3, severity=Severity.LOW)
+    high = replace(low, severity=Severity.HIGH, title="Stored XSS")  # same fingerprint
+    flagged = make_finding(5, severity=Severity.HIGH, false_positive=True)
+    report = make_report(
+        [high, flagged],
+        baseline=Baseline.from_findings([low]),
+        gate=GateSettings(new_only=True),
+    )
+    text = render(report)
+    rows = table_rows(text, "### Worst findings")
+    assert [row.split(" | ")[1] for row in rows] == [
+        "failing, escalated from low",
+        "false positive, new",
+    ]
+    # found, counted, failing, ignored, false positive, baselined, new, escalated, fixed
+    assert "| high | 2 | 1 | 1 | 0 | 1 | 0 | 1 | 1 | 0 |" in text
+    why = "1 finding(s) escalated: more severe than their baseline entry, so not accepted by it"
+    assert "- " + markdown_escape(why) in text
 
 
 def test_count_only_note(reports: dict[str, Report]) -> None:

@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,8 @@ from scangate.formats.interface import Report
 from scangate.formats.sarif import SarifFormatter, dumps, rule_id
 from scangate.gate import Decision, combine, evaluate
 from scangate.model import Finding, ScanResult, Severity
-from scangate.policy import IgnoreRule
-from scangate.text import xml_safe
+from scangate.policy import GateSettings, IgnoreRule
+from scangate.text import model_text, xml_safe
 
 SAMPLES = ["empty", "one", "many", "hostile", "mixed", "incomplete", "count-only"]
 SMALL_SAMPLES = [name for name in SAMPLES if name != "many"]
@@ -54,6 +55,18 @@ def _matrix() -> Report:
         make_result([make_finding(1)], target="https://a.example.com", scan_id="s1"),
         make_result([make_finding(2)], target="https://b.example.com:8443/app", scan_id="s2"),
         make_result([make_finding(3)], target="https://a.example.com", scan_id="s3"),
+    )
+
+
+def _escalated() -> Report:
+    """A new_only report with one finding of each baseline state: new, unchanged, escalated."""
+    low = make_finding(3, severity=Severity.LOW)
+    known = make_finding(4)
+    escalated = replace(low, severity=Severity.HIGH, title="Stored XSS")  # same fingerprint
+    return make_report(
+        [escalated, known, make_finding(5)],
+        baseline=Baseline.from_findings([low, known]),
+        gate=GateSettings(new_only=True),
     )
 
 
@@ -121,10 +134,11 @@ def _multitool_cases(reports: dict[str, Report]) -> dict[str, str]:
         make_report([make_finding(3)], interrupted="SIGTERM")
     )
     cases["trimmed"] = SarifFormatter(max_gzip_bytes=3000).render(reports["mixed"])
+    cases["escalated"] = SarifFormatter().render(_escalated())
     return cases
 
 
-MULTITOOL_CASES = [*SAMPLES, "matrix", "anchored", "interrupted", "trimmed"]
+MULTITOOL_CASES = [*SAMPLES, "matrix", "anchored", "interrupted", "trimmed", "escalated"]
 
 
 @pytest.fixture(scope="module")
@@ -456,13 +470,37 @@ def test_ignored_and_false_positive_findings_are_suppressed() -> None:
 def test_baseline_state_only_with_a_baseline(reports: dict[str, Report]) -> None:
     mixed = reports["mixed"]
     known = Baseline.from_findings([make_finding(2), make_finding(3)]).fingerprints
-    states = {
+    states = [
         (r["partialFingerprints"]["scangate/v1"], r["baselineState"])
         for r in _results(_render(mixed))
-    }
+    ]
     assert {s for _, s in states} == {"new", "unchanged"}
-    assert all((fp in known) == (state == "unchanged") for fp, state in states)
+    # Each baseline entry accepts one finding: a second finding with a known fingerprint (2 and
+    # 16 share one) is new.
+    unchanged = Counter(fp for fp, state in states if state == "unchanged")
+    assert unchanged == dict.fromkeys(known, 1)
     assert all("baselineState" not in r for r in _results(_render(reports["one"])))
+
+
+def test_an_escalated_finding_is_updated_with_its_baseline_severity(
+    sarif_schema: Draft4Validator,
+) -> None:
+    document = _render(_escalated())
+    assert list(sarif_schema.iter_errors(document)) == []
+    results = {r["properties"]["title"]: r for r in _results(document)}
+    escalated = results["Stored XSS"]
+    assert escalated["baselineState"] == "updated"
+    assert escalated["properties"]["baseline"] == "escalated"
+    assert escalated["properties"]["baselineSeverity"] == "low"
+    assert escalated["properties"]["decision"] == "failing"
+    assert (
+        "escalated since baseline: high is more severe than its baseline entry (low)"
+        in (escalated["message"]["text"])
+    )
+    states = sorted((r["baselineState"], r["properties"]["baseline"]) for r in results.values())
+    assert states == [("new", "new"), ("unchanged", "unchanged"), ("updated", "escalated")]
+    counts = document["runs"][0]["properties"]["counts"]["high"]
+    assert (counts["escalated"], counts["new"]) == (1, 0)
 
 
 def test_web_evidence_is_parsed_and_credentials_redacted() -> None:
@@ -496,7 +534,7 @@ def test_hostile_text_survives_as_valid_json(rendered: dict[str, str]) -> None:
         assert "hostedViewerUri" not in result  # javascript: is no viewer URI
         uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
         assert SAFE_URI.fullmatch(uri) and ".." not in uri.split("/")
-        assert result["properties"]["param"] == HOSTILE.replace("\ud800", "\ufffd")
+        assert result["properties"]["param"] == model_text(HOSTILE)
     assert all(xml_safe(s) == s for s in shown)
 
 

@@ -138,7 +138,12 @@ def test_cyberorigen_progress_and_cvss_are_clamped(scangate_json_schema: JsonSch
     assert (progress.progress, progress.completeness) == (0.0, 0)
 
     def scores(body: Any) -> None:
-        body["items"] = [dict(body["items"][0], cvss_score=s) for s in (55, -3, 10**400)]
+        # One page (the fake answers every page alike; a repeated page is a paging error).
+        items = [
+            dict(body["items"][0], id=f"f{n}", cvss_score=s)
+            for n, s in enumerate((55, -3, 10**400))
+        ]
+        body.update(items=items, total=len(items))
 
     findings = changed("cyberorigen", "findings", scores)
     (result,), _ = serve("cyberorigen", "fetch", {"findings": findings})

@@ -37,6 +37,7 @@ from scangate.policy import ProviderSettings
 from scangate.providers import provider_class
 from scangate.providers.cyberorigen import CyberOrigenProvider, normalize_host
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
+from scangate.providers.paging import PAGE_MARGIN, PagingError
 from scangate.redact import Redactor
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cyberorigen"
@@ -525,7 +526,11 @@ def test_fetch_maps_each_finding_field(mock: responses.RequestsMock, keyed: Rig)
     mock.get(f"{BASE}/scans/scan_abc123/findings", json={"items": [finding(1), fp], "total": 2})
     done = ScanProgress(status=ScanStatus.COMPLETED, raw_status="completed")
     first, second = keyed.provider.fetch(SCAN, done).findings
-    assert (first.rule_id, first.title) == ("SQL Injection in Login Form",) * 2
+    # CyberOrigen has no rule id: a slug of the title, never the title's own text.
+    assert (first.rule_id, first.title) == (
+        "sql-injection-in-login-form",
+        "SQL Injection in Login Form",
+    )
     assert first.severity is Severity.CRITICAL
     assert first.url == "https://example.com/p1"
     assert (first.cvss, first.cve_ids) == (9.8, ("CVE-2024-1234",))
@@ -558,27 +563,79 @@ def test_fetch_skips_malformed_findings_with_a_warning(
     assert len([r for r in caplog.records if "skipped" in r.getMessage()]) == 3
 
 
-@pytest.mark.parametrize("second_page", [[], "repeat"], ids=["empty", "page-ignored"])
-def test_fetch_stops_when_a_page_adds_nothing(
-    mock: responses.RequestsMock, keyed: Rig, second_page: Any
-) -> None:
+def _two_pages(mock: responses.RequestsMock, second: list[Any], total: int = 500) -> None:
     mock.get(f"{BASE}/scans/scan_abc123", json=asset("scan_completed.json"))
     first = [finding(n) for n in range(100)]
-    again = first if second_page == "repeat" else second_page
-    mock.get(
-        f"{BASE}/scans/scan_abc123/findings",
-        json={"items": first, "total": 500},
-        match=[page_query(1)],
-    )
-    mock.get(
-        f"{BASE}/scans/scan_abc123/findings",
-        json={"items": again, "total": 500},
-        match=[page_query(2)],
-    )
+    for number, items in ((1, first), (2, second)):
+        mock.get(
+            f"{BASE}/scans/scan_abc123/findings",
+            json={"items": items, "total": total},
+            match=[page_query(number)],
+        )
+
+
+def test_an_empty_page_short_of_the_total_ends_the_list_as_incomplete(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    _two_pages(mock, [])
     done = ScanProgress(status=ScanStatus.COMPLETED, raw_status="completed")
     result = keyed.provider.fetch(SCAN, done)
-    assert len(result.findings) == 100
-    assert len(mock.calls) == 3
+    assert len(result.findings) == 100 and len(mock.calls) == 3
+    assert not result.complete
+    assert result.shortfall == "CyberOrigen announced 500 findings but 100 were fetched"
+    assert result.shortfall in result.message
+
+
+@pytest.mark.parametrize("again", ["same", "shuffled"])
+def test_a_server_ignoring_the_page_is_a_provider_error(
+    mock: responses.RequestsMock, keyed: Rig, again: str
+) -> None:
+    repeat = [finding(n) for n in range(100)]
+    _two_pages(mock, repeat if again == "same" else repeat[::-1])
+    done = ScanProgress(status=ScanStatus.COMPLETED, raw_status="completed")
+    with pytest.raises(PagingError) as err:
+        keyed.provider.fetch(SCAN, done)
+    assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
+    cause = "page 2 repeats page 1" if again == "same" else "page 2 lists only items already read"
+    assert err.value.message == (
+        f"CyberOrigen scans/scan_abc123/findings: the list does not end ({cause})"
+    )
+
+
+def test_pages_adding_one_new_item_each_end_far_past_the_announced_pages(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    """A server drifting by one item a page never reaches its `total` of 250: the guard stops it
+    after the 3 pages that total takes plus `PAGE_MARGIN`, as a provider error."""
+    mock.get(f"{BASE}/scans/scan_abc123", json=asset("scan_completed.json"))
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        page = int(request.params["page"])
+        items = [finding(n) for n in range(99)] + [finding(1000 + page)]
+        return 200, {}, json.dumps({"items": items, "total": 250})
+
+    mock.add_callback(responses.GET, f"{BASE}/scans/scan_abc123/findings", callback=answer)
+    done = ScanProgress(status=ScanStatus.COMPLETED, raw_status="completed")
+    with pytest.raises(PagingError, match=r"9 pages read, far more than the 3 it announced"):
+        keyed.provider.fetch(SCAN, done)
+    assert len(mock.calls) == 1 + 3 + PAGE_MARGIN + 1
+
+
+def test_a_list_announcing_nothing_is_read_to_its_short_page(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    """A bare array has no total: pages are read until one is short, however many there are."""
+    mock.get(f"{BASE}/scans/scan_abc123", json=asset("scan_completed.json"))
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        page = int(request.params["page"])
+        size = 100 if page < 30 else 7
+        return 200, {}, json.dumps([finding(page * 1000 + n) for n in range(size)])
+
+    mock.add_callback(responses.GET, f"{BASE}/scans/scan_abc123/findings", callback=answer)
+    done = ScanProgress(status=ScanStatus.COMPLETED, raw_status="completed")
+    result = keyed.provider.fetch(SCAN, done)
+    assert len(result.findings) == 29 * 100 + 7 and len(mock.calls) == 31
 
 
 def test_fetch_of_a_cancelled_scan_keeps_what_it_can(

@@ -28,6 +28,7 @@ from scangate.errors import (
     AmbiguousStartError,
     ExitStatus,
     ProviderAuthError,
+    ProviderBusyError,
     ProviderError,
     ProviderRateLimitError,
     ProviderUnavailableError,
@@ -39,6 +40,7 @@ from scangate.policy import ProviderSettings, check_options, load_policy
 from scangate.providers import provider_class
 from scangate.providers.cybersecpro import PLANS, CyberSecProProvider
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
+from scangate.providers.paging import PagingError
 from scangate.redact import Redactor
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cybersecpro"
@@ -354,7 +356,7 @@ def test_ambiguous_start_is_sent_exactly_once(
         (
             429,
             {"error": "Too many scan requests"},
-            ProviderRateLimitError,
+            ProviderBusyError,  # a queue for the runner (issue 14), not a failure
             "5 scan starts a minute",
         ),
         (429, {"error": "Daily scan limit reached"}, ProviderRateLimitError, "3 scans a day"),
@@ -385,7 +387,44 @@ def test_a_refused_start_is_a_clear_error_and_never_retried(
     assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
 
 
-# Looking scans up: one page of the newest scans, in either list shape.
+# Looking scans up: the list of scans, newest first, in either list shape, to its end.
+
+
+def test_find_running_reads_every_page_of_the_list(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    """The running scan is on page 3 of 3 (the adapter once read only the first page)."""
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        page = int(request.params["page"])
+        items = [item(f"scan_{page}_{n}", "2026-01-15T14:00:00") for n in range(100)]
+        if page == 3:
+            items = [item("scan_live", "2026-01-01T00:00:00", status="running")]
+        return 200, {}, json.dumps({"scans": items, "total": 201, "page": page, "per_page": 100})
+
+    mock.add_callback(responses.GET, f"{BASE}/scans", callback=answer)
+    found = keyed.provider.find_running("example.com")
+    assert found is not None and found.scan_id == "scan_live"
+    assert len(mock.calls) == 3
+
+
+def test_a_list_ignoring_the_page_is_a_provider_error(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    items = [item(f"scan_{n}", "2026-01-15T14:00:00") for n in range(100)]
+    mock.get(f"{BASE}/scans", json={"scans": items, "total": 500, "page": 1, "per_page": 100})
+    with pytest.raises(PagingError, match=r"scans: the list does not end \(page 2 repeats"):
+        keyed.provider.find_running("example.com")
+
+
+def test_find_started_reads_only_as_far_back_as_the_attempt(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    """Newest first: the page reaching scans older than the attempt is the last one read."""
+    older = [item(f"scan_{n}", "2026-01-01T00:00:00") for n in range(100)]
+    mock.get(f"{BASE}/scans", json={"scans": older, "total": 900, "page": 1, "per_page": 100})
+    assert keyed.provider.find_started(attempt()) is None
+    assert len(mock.calls) == 1
 
 
 @pytest.mark.parametrize("shape", ["documented", "implementation"])
@@ -539,7 +578,11 @@ def test_fetch_maps_the_documented_vulnerabilities(
 ) -> None:
     result = fetch(keyed, mock, asset("result_documented.json"))
     (finding,) = result.findings
-    assert (finding.rule_id, finding.title) == ("Apache Request Smuggling",) * 2
+    # No template or check id: the rule id is a slug of the title.
+    assert (finding.rule_id, finding.title) == (
+        "apache-request-smuggling",
+        "Apache Request Smuggling",
+    )
     assert finding.severity is Severity.CRITICAL
     assert (finding.cvss, finding.cve_ids) == (9.8, ("CVE-2023-25690",))
     assert finding.response == "HTTP/1.1 smuggling..."
@@ -574,15 +617,31 @@ def test_fetch_maps_the_implementations_tool_findings(
     assert len({f.fingerprint for f in result.findings}) == 3
 
 
-def test_fetch_warns_when_the_counts_exceed_the_list(
+def test_counts_above_the_list_make_the_result_incomplete(
     mock: responses.RequestsMock, keyed: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = asset("result_documented.json")
-    body["findings"]["total"] = 12
+    body["findings"].update(total=12, high=3)
     with caplog.at_level(logging.WARNING, logger="scangate.providers.cybersecpro"):
         result = fetch(keyed, mock, body)
     assert len(result.findings) == 1 and result.details["findings_reported"] == "12"
-    assert "counted 12 findings but listed 1" in caplog.text
+    assert not result.complete
+    assert result.shortfall == (
+        "CyberSec Pro announced 12 findings but 1 were fetched; "
+        "CyberSec Pro announced 4 findings of high severity or above but 1 were fetched"
+    )
+    assert result.shortfall in caplog.text
+
+
+def test_a_finding_rated_above_its_count_is_no_shortfall(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    """Counts compare "this severity or above": a critical counted as high loses nothing."""
+    body = asset("result_documented.json")
+    body["findings"].update(critical=0, high=1)
+    result = fetch(keyed, mock, body)
+    assert result.findings[0].severity is Severity.CRITICAL
+    assert result.complete and result.shortfall == ""
 
 
 def vulnerability(**fields: Any) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from scangate.providers.cystack import (
     parse_time,
 )
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
+from scangate.providers.paging import PagingError
 from scangate.redact import Redactor
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cystack"
@@ -308,26 +309,54 @@ def test_the_lookup_reads_every_page_by_number_on_the_base_url(
     ["https://api.cystack.io/v1/targets?page=1", "https://api.cystack.io/v1/targets?cursor=abc"],
     ids=["backwards", "no-page"],
 )
-def test_paging_stops_when_next_does_not_lead_forward(
-    mock: responses.RequestsMock, rig: Rig, nxt: str, caplog: pytest.LogCaptureFixture
+def test_a_next_that_does_not_lead_forward_is_a_provider_error(
+    mock: responses.RequestsMock, rig: Rig, nxt: str
 ) -> None:
+    """Reading on would repeat pages, stopping would read part of the list: exit 3."""
     mock.get(
         f"{BASE}/targets", json=page([target(OTHER_ID, "http://staging.example.com")], 50, nxt)
     )
-    with caplog.at_level(logging.WARNING), pytest.raises(ProviderError, match="no target has"):
+    with pytest.raises(PagingError) as err:
         rig.provider.preflight(TARGET)
+    assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
     assert len(mock.calls) == 1
-    assert "does not lead past page 1" in caplog.text
+    assert err.value.message == (
+        f"CyStack targets: the list does not end (`next` does not lead past page 1: {nxt})"
+    )
 
 
-def test_paging_stops_on_a_page_that_repeats_itself(mock: responses.RequestsMock, rig: Rig) -> None:
+def test_a_page_that_repeats_the_one_before_is_a_provider_error(
+    mock: responses.RequestsMock, rig: Rig
+) -> None:
     same = page([target(OTHER_ID, "http://staging.example.com")], 50, f"{BASE}/targets?page=2")
     mock.get(f"{BASE}/targets", json=same, match=[query(q="staging.example.com", page="1")])
     again = page([target(OTHER_ID, "http://staging.example.com")], 50, f"{BASE}/targets?page=3")
     mock.get(f"{BASE}/targets", json=again, match=[query(q="staging.example.com", page="2")])
-    with pytest.raises(ProviderError, match="no target has"):
+    with pytest.raises(
+        PagingError, match=r"targets: the list does not end \(page 2 repeats page 1\)"
+    ):
         rig.provider.preflight(TARGET)
     assert len(mock.calls) == 2
+
+
+def test_the_lookup_has_no_page_cap(mock: responses.RequestsMock, rig: Rig) -> None:
+    """The target on page 150 of 150 is found: no fixed number of pages ends a lookup."""
+    count = 1500
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        number = int(request.params["page"])
+        items = [
+            target(f"b0000000-0000-4000-8000-{n:012d}", f"https://x{n}.staging.example.com")
+            for n in range((number - 1) * 10, number * 10)
+        ]
+        if number == 150:
+            items[-1] = target(TARGET_ID, TARGET)
+        following = f"{BASE}/targets?page={number + 1}" if number < 150 else None
+        return 200, {}, json.dumps(page(items, count, following))
+
+    mock.add_callback(responses.GET, f"{BASE}/targets", callback=answer)
+    rig.provider.preflight(TARGET)
+    assert len(mock.calls) == 150
 
 
 def test_a_uuid_target_is_checked_by_id(mock: responses.RequestsMock, rig: Rig) -> None:
@@ -727,6 +756,9 @@ def test_a_failing_detail_is_retried_and_a_vanished_one_skipped(
     assert [f.rule_id for f in result.findings] == ["click_jacking", "other"]
     assert result.details["findings_skipped"] == "1"
     assert "v2 is gone (404)" in caplog.text
+    # A listed vulnerability the gate never saw: the result says so and is not complete.
+    assert not result.complete
+    assert result.shortfall == "CyStack announced 3 vulnerabilities but 2 were fetched"
 
 
 def test_unusable_vulnerabilities_and_hrefs_are_skipped(
@@ -747,6 +779,8 @@ def test_unusable_vulnerabilities_and_hrefs_are_skipped(
     assert result.findings == ()
     assert all(str(call.request.url).startswith(BASE) for call in mock.calls)
     assert "no usable severity" in caplog.text and "no usable name" in caplog.text
+    assert result.shortfall == "4 of the findings CyStack listed could not be read"
+    assert not result.complete
 
 
 def test_a_detail_failing_after_retries_fails_a_completed_scan(

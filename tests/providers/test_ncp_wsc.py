@@ -45,6 +45,7 @@ from scangate.providers.ncp_wsc import (
     signature,
     split_url,
 )
+from scangate.providers.paging import PagingError
 from scangate.redact import Redactor
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "ncp-wsc"
@@ -491,6 +492,36 @@ def test_search_pages_until_the_job_is_found(mock: responses.RequestsMock, rig: 
     assert rig.provider.find_started(attempt(frozenset(r["instanceNo"] for r in others)))
 
 
+def test_the_search_has_no_page_cap(mock: responses.RequestsMock, rig: Rig) -> None:
+    """A running job of the target on page 130 of 130 is found."""
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        number = json.loads(request.body)["page"]
+        records = [
+            record(job=f"7{number:04}{n:02}", start_url=f"{TARGET}other/{n}") for n in range(50)
+        ]
+        if number == 130:
+            records[-1] = record()
+        return 200, {}, json.dumps(listing(*records, pages=130, total=6500))
+
+    mock.add_callback(responses.POST, SEARCH, callback=answer)
+    found = rig.provider.find_running(TARGET)
+    assert found is not None and found.scan_id == JOB
+    assert len(mock.calls) == 130
+
+
+def test_a_search_ignoring_the_page_is_a_provider_error(
+    mock: responses.RequestsMock, rig: Rig
+) -> None:
+    others = [record(job=f"90000000{n:02}", memo=MEMO) for n in range(50)]
+    add_search(mock, "memo", MEMO, None, *others, pages=3)
+    add_search(mock, "memo", MEMO, None, *others, page=2, pages=3)
+    with pytest.raises(PagingError) as err:
+        rig.provider.find_started(attempt(frozenset(r["instanceNo"] for r in others)))
+    assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
+    assert "job search: the list does not end (page 2 repeats page 1)" in err.value.message
+
+
 # Running jobs (fact sheet "searchJobs": records carry no numeric state).
 
 
@@ -786,9 +817,42 @@ def test_fetch_walks_numbered_keys_only_and_keeps_going_past_bad_items(
 def test_fetch_without_details_is_an_empty_report(mock: responses.RequestsMock, rig: Rig) -> None:
     report = asset("report.json")
     del report["resource"]["Details"]
+    resource = report["resource"]
+    resource["Classify_byRisk_Level"] = {"Total": 0, "High": 0, "Medium": 0, "Low": 0}
+    resource["Classify_byRisk_Vulnerability"] = {}
     mock.get(f"{BASE}/jobs/{JOB}/report", json=report)
     result = rig.provider.fetch(SCAN, progress(ScanStatus.COMPLETED))
     assert result.findings == () and result.complete
+
+
+def test_a_report_listing_fewer_findings_than_it_counts_is_incomplete(
+    mock: responses.RequestsMock, rig: Rig
+) -> None:
+    """The sample report counts one Low XSS; without `Details` none is listed."""
+    report = asset("report.json")
+    del report["resource"]["Details"]
+    mock.get(f"{BASE}/jobs/{JOB}/report", json=report)
+    result = rig.provider.fetch(SCAN, progress(ScanStatus.COMPLETED))
+    assert result.findings == () and not result.complete
+    name = "NAVER Cloud Web Security Checker"
+    assert result.shortfall == (
+        f"{name} announced 1 findings but 0 were fetched; "
+        f"{name} announced 1 findings of low severity or above but 0 were fetched; "
+        f"{name} announced 1 findings in category 'XSS' but 0 were fetched"
+    )
+
+
+def test_the_job_search_count_is_checked_too(mock: responses.RequestsMock, rig: Rig) -> None:
+    """`scan_cnt` of the job's search record is an announced count as well."""
+    add_search(mock, "memo", MEMO, None, record("Diagnostics completed", scan_cnt="3"))
+    add_search(mock, "memo", MEMO, 4, record("Diagnostics completed", scan_cnt="3"))
+    mock.get(f"{BASE}/jobs/{JOB}/report", json=asset("report.json"))
+    done = rig.provider.poll(SCAN)
+    result = rig.provider.fetch(SCAN, done)
+    assert len(result.findings) == 1
+    assert result.shortfall.startswith(
+        "NAVER Cloud Web Security Checker announced 3 findings but 1 were fetched"
+    )
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from scangate.model import ScanId, ScanStatus, Severity
 from scangate.policy import ProviderSettings
 from scangate.providers import provider_class
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
+from scangate.providers.paging import PagingError
 from scangate.providers.vaddy import (
     MAX_ALERT_FINDINGS,
     RUNCHECK,
@@ -300,6 +301,33 @@ def test_crawl_label_pages_until_the_exact_match(mock: responses.RequestsMock) -
     rig.provider.start(attempt())
 
 
+def test_crawl_label_search_has_no_page_cap(mock: responses.RequestsMock) -> None:
+    """The exact label on page 40 is found (the adapter once stopped after 20 pages)."""
+    rig = Rig({"crawl_label": "run"})
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        page = int(request.params["page"])
+        items = [{"id": 10_000 - page * 30 - n, "label": f"run {page}.{n}"} for n in range(30)]
+        if page == 40:
+            items[-1] = {"id": 5, "label": "run"}
+        return 200, {}, json.dumps({"total": 1200, "page": page, "limit": 30, "items": items})
+
+    mock.add_callback(responses.GET, f"{BASE}/crawl", callback=answer)
+    mock.post(f"{BASE}/scan", json=asset("start.json"), match=[form(**start_fields("5"))])
+    rig.provider.preflight(PROJECT)
+    rig.provider.start(attempt())
+    assert len(mock.calls) == 41
+
+
+def test_a_crawl_search_ignoring_the_page_is_a_provider_error(
+    mock: responses.RequestsMock,
+) -> None:
+    items = [{"id": 100 - n, "label": f"run {n}"} for n in range(30)]
+    mock.get(f"{BASE}/crawl", json={"total": 90, "page": 1, "limit": 30, "items": items})
+    with pytest.raises(PagingError, match=r"crawl search: the list does not end \(page 2 repeats"):
+        Rig({"crawl_label": "run"}).provider.preflight(PROJECT)
+
+
 def test_an_unknown_crawl_label_is_a_clear_error(mock: responses.RequestsMock) -> None:
     mock.get(f"{BASE}/crawl", json=asset("crawl_empty.json"))
     with pytest.raises(ProviderError) as err:
@@ -484,10 +512,14 @@ def test_alert_count_becomes_that_many_unrated_findings_at_the_console(
     for finding in result.findings:
         assert finding.rule_id == "vaddy-alert"
         assert finding.severity is Severity.MEDIUM
-        assert finding.url == finding.console_url == CONSOLE
+        assert finding.console_url == CONSOLE
+        # The console URL names the scan: as the location it would churn every pipeline.
+        assert finding.url == ""
         assert "details in the VAddy console" in finding.title
         assert "only the count" in finding.description and CONSOLE in finding.description
-    assert result.findings[0].title.startswith("VAddy alert 1 of 3")
+    # Nothing of this scan (not even the count, which changes) is in the title.
+    assert result.findings[0].title == "VAddy alert 1 (details in the VAddy console)"
+    assert result.complete
 
 
 def test_the_count_summary_carries_the_checks_and_the_console(
@@ -543,6 +575,12 @@ def test_a_huge_alert_count_is_capped_but_reported_in_full(
     result = poll_then_fetch(mock, rig, finish(alert_count=MAX_ALERT_FINDINGS + 5))
     assert len(result.findings) == MAX_ALERT_FINDINGS
     assert result.count_summary.alert_count == MAX_ALERT_FINDINGS + 5
+    # Alerts without a finding are alerts the gate did not count: the result is incomplete.
+    assert not result.complete
+    assert result.shortfall == (
+        f"VAddy announced {MAX_ALERT_FINDINGS + 5} alerts but {MAX_ALERT_FINDINGS} were fetched "
+        f"(scangate makes at most {MAX_ALERT_FINDINGS})"
+    )
 
 
 def test_a_console_url_that_is_not_http_is_left_out(mock: responses.RequestsMock, rig: Rig) -> None:

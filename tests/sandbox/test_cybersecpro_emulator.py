@@ -564,6 +564,60 @@ def test_the_trial_window_allows_ten_requests_a_minute(launch: Any, clock: FakeC
     assert next_window.status_code == 200 and next_window.headers["X-RateLimit-Remaining"] == "9"
 
 
+def test_a_shortened_minute_keeps_every_per_minute_count(launch: Any, clock: FakeClock) -> None:
+    # minute: 6 s is a tenth of a minute: 10 requests, 5 logins and 5 starts per 6 s, the
+    # burst of 5 refilled at 10 per 6 s, and waits and resets told in real seconds.
+    attempts = launch(minute=6.0)  # professional: a burst of 30, so the login limit shows
+    url = attempts.base_url + "/auth/login"
+    logins = [requests.post(url, json=LOGIN, timeout=5) for _ in range(5)]
+    sixth = requests.post(url, json=LOGIN, timeout=5)
+    assert [r.status_code for r in logins] == [200] * 5
+    assert_error(sixth, 429, "Too many login attempts")
+    clock.advance(6)
+    assert login(attempts)["access_token"]
+
+    server = launch(shape="documented", plan="trial", minute=6.0)
+    token = login(server)["access_token"]
+    api = Api(server, bearer(token))
+    answers = []
+    for _ in range(9):
+        clock.advance(0.5)
+        answers.append(api.get("/scans"))
+    # The window began with the login: 1 + 9 requests fill it; the next waits for its end.
+    refused = api.get("/scans")
+    assert [a.status_code for a in answers] == [200] * 9
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "2"  # 6 s window, 4.5 s of it gone
+    assert int(refused.headers["X-RateLimit-Reset"]) <= clock.time() + 2
+    clock.advance(2)
+    assert api.get("/scans").status_code == 200
+
+
+def test_a_shortened_minute_times_the_starts_limit_and_the_implementations_retry_after(
+    launch: Any, clock: FakeClock
+) -> None:
+    server = launch(shape="implementation", minute=4.0)
+    api = Api(server)
+    codes = [api.create(f"t{n}.example.com").status_code for n in range(6)]
+    assert codes == [201] * 5 + [429]
+    clock.advance(4)
+    assert api.create("late.example.com").status_code == 201
+    trial = launch(shape="implementation", plan="trial", minute=4.0)
+    burst = [requests.post(trial.base_url + "/auth/login", json=LOGIN, timeout=5) for _ in range(6)]
+    assert burst[5].status_code == 429
+    assert burst[5].headers["Retry-After"] == "4"  # [R]'s flat 60 s, on a 4-second minute
+
+
+def test_daily_scans_replaces_the_trial_plans_three(launch: Any, clock: FakeClock) -> None:
+    server = launch(plan="trial", minute=1.0, daily_scans=4)
+    codes = []
+    for n in range(5):
+        clock.advance(1.0)
+        api = Api(server, bearer(login(server)["access_token"]))
+        codes.append(api.create(f"d{n}.example.com").status_code)
+    assert codes == [201] * 4 + [429]
+
+
 def test_rate_limited_scenario_sends_the_429_shape(launch: Any) -> None:
     api = Api(launch("rate-limited"))
     scan_id = api.scan_id()
@@ -630,6 +684,8 @@ def test_scenario_options_choose_shape_plan_and_token_lifetime(launch: Any, tmp_
         ({"shape": "doc"}, "'doc' is not one of documented, implementation"),
         ({"plan": "gold"}, "'gold' is not one of trial"),
         ({"token_lifetime": -1}, "positive number of seconds"),
+        ({"minute": 0}, "options.cybersecpro.minute: must be a positive number"),
+        ({"daily_scans": "ten"}, "options.cybersecpro.daily_scans: must be a positive number"),
     ],
 )
 def test_bad_scenario_options_are_scenario_errors(

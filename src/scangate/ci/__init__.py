@@ -20,6 +20,11 @@ OUTPUT_NAMES = (
     "verdict",
     "scan-id",
     *Severity.names(),
+    "ignored",
+    "false-positives",
+    "baselined",
+    "new",
+    "escalated",
     "sarif-file",
     "junit-file",
     "summary-file",
@@ -27,6 +32,16 @@ OUTPUT_NAMES = (
     "reports-dir",
 )
 """Every output, in order: `action.yml` declares these, the GitLab dotenv report carries them."""
+_TALLIES = {
+    "ignored": "ignored",
+    "false-positives": "false_positive",
+    "baselined": "baselined",
+    "new": "new",
+    "escalated": "escalated",
+}
+"""Outputs summing one `SeverityCounts` field over every severity and scan."""
+_BASELINE_TALLIES = frozenset({"baselined", "new", "escalated"})
+"""Empty without a baseline: there is nothing to be new or escalated against."""
 _FILE_OUTPUTS = {
     "sarif-file": "sarif",
     "junit-file": "junit",
@@ -53,6 +68,8 @@ def outputs(report: Report, written: Sequence[Path], cwd: Path | None = None) ->
 
     Per-severity numbers count the findings the gate counted (not ignored, baselined or marked
     false positive by the provider), summed over merged scans: the numbers the verdict rests on.
+    `ignored` (by the policy's `ignore:`) and `false-positives` (marked by the provider) are
+    told apart; `baselined`, `new` and `escalated` are empty unless a baseline was given.
     `scan-id` lists every scan's id, separated by spaces, after a merge.
     """
     values = {"verdict": report.verdict.value}
@@ -63,6 +80,11 @@ def outputs(report: Report, written: Sequence[Path], cwd: Path | None = None) ->
             e.counts[severity].counted for e in report.evaluations if severity in e.counts
         )
         values[severity.label] = str(counted)
+    has_baseline = any(e.has_baseline for e in report.evaluations)
+    for output, field in _TALLIES.items():
+        total = sum(getattr(c, field) for e in report.evaluations for c in e.counts.values())
+        shown = has_baseline or output not in _BASELINE_TALLIES
+        values[output] = str(total) if shown else ""
     by_name = {path.name: path for path in written}
     for output, format_name in _FILE_OUTPUTS.items():
         path = by_name.get(formatter(format_name).filename)

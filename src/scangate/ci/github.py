@@ -16,9 +16,10 @@ from typing import TextIO
 from scangate.errors import OutputError
 from scangate.formats import Report
 from scangate.formats.markdown import MAX_BYTES, MarkdownFormatter
-from scangate.gate import Decision, Evaluation, Judgement, incomplete_fails
+from scangate.gate import BaselineState, Decision, Evaluation, Judgement, incomplete_fails
 from scangate.policy import IgnoreRule
-from scangate.text import json_safe, no_workflow_commands, one_line, xml_safe
+from scangate.polling import format_clock
+from scangate.text import json_safe, markdown_escape, no_workflow_commands, one_line, xml_safe
 
 MAX_ANNOTATIONS = 10
 """GitHub keeps 10 error and 10 warning annotations per step and drops the rest silently
@@ -122,10 +123,44 @@ def write_summary(env: Mapping[str, str], report: Report) -> bool:
     if not target:
         return False
     room = MAX_BYTES - _size(target)
-    if room < _MIN_SUMMARY:
+    waits = queue_summary(report)
+    if room - len(waits.encode("utf-8")) < _MIN_SUMMARY:
         return False
-    _append(target, MarkdownFormatter(max_bytes=room).render(report), "GITHUB_STEP_SUMMARY")
+    markdown = MarkdownFormatter(max_bytes=room - len(waits.encode("utf-8"))).render(report)
+    _append(target, markdown + waits, "GITHUB_STEP_SUMMARY")
     return True
+
+
+def queue_summary(report: Report) -> str:
+    """Markdown on the time each scan lost to the plan's limits; empty when none lost any.
+
+    Matrix jobs on one account queue behind its concurrent-scan and rate limits (issue 14);
+    the step summary says how long, so that teams can see when they need a bigger plan.
+    """
+    lines = []
+    for evaluation in report.evaluations:
+        result, stats = evaluation.result, evaluation.result.queue
+        if stats is None or not stats.waited:
+            continue
+        parts = []
+        if stats.queued_seconds:
+            reason = markdown_escape(clean(stats.reason, 120)) or "the provider"
+            parts.append(f"queued **{format_clock(stats.queued_seconds)}** for {reason}")
+        if stats.throttled_seconds:
+            parts.append(f"{format_clock(stats.throttled_seconds)} waiting out rate limits")
+        parts.append(f"{stats.rate_limited} HTTP 429 answers, {stats.retries} retries")
+        subject = f"{clean(result.scanner, 60)} scan {clean(result.scan_id, 100)}"
+        lines.append(
+            f"- {markdown_escape(f'{subject} of {clean(result.target, 200)}')}: " + "; ".join(parts)
+        )
+    if not lines:
+        return ""
+    return (
+        "\n### Time spent waiting for the plan's limits\n\n"
+        + "\n".join(lines)
+        + "\n\nJobs on one provider account share its concurrent-scan and request limits; a "
+        "bigger plan, or fewer jobs at once (`max-parallel`), removes the wait.\n"
+    )
 
 
 # --- annotations (formats.md §4.5) --------------------------------------------------------
@@ -156,6 +191,8 @@ def _finding_annotation(
 ) -> Annotation:
     finding = judgement.finding
     title = f"{finding.severity.label.capitalize()} finding: {clean(finding.title, 150)}"
+    if judgement.baseline_state is BaselineState.ESCALATED:
+        title += f" ({judgement.baseline_text})"
     parts = [clean(judgement.reason, 300)]
     request = " ".join(p for p in (finding.method, clean(finding.url, 400)) if p)
     if finding.parameter:

@@ -252,7 +252,7 @@ def _vulnerabilities(evaluations: Iterable[Evaluation]) -> Iterable[dict[str, An
             name = f"{fingerprint}#{occurrence}".encode("utf-8", "backslashreplace").decode()
             vuln_id = uuid.uuid5(ID_NAMESPACE, name)
             clean = replace(judgement, finding=_clean_finding(judgement.finding))
-            yield _vulnerability(str(vuln_id), clean, evaluation.result)
+            yield _vulnerability(str(vuln_id), clean, evaluation.result, occurrence)
 
 
 def _clean_finding(finding: Finding) -> Finding:
@@ -268,7 +268,9 @@ def _clean_finding(finding: Finding) -> Finding:
     return replace(finding, **changes)
 
 
-def _vulnerability(vuln_id: str, judgement: Judgement, result: ScanResult) -> dict[str, Any]:
+def _vulnerability(
+    vuln_id: str, judgement: Judgement, result: ScanResult, occurrence: int = 0
+) -> dict[str, Any]:
     finding = judgement.finding
     vulnerability: dict[str, Any] = {
         "id": vuln_id,
@@ -277,7 +279,7 @@ def _vulnerability(vuln_id: str, judgement: Judgement, result: ScanResult) -> di
         "severity": SEVERITIES[finding.severity],
         "solution": _cap(_markdown(finding.remediation), _SOLUTION_LIMIT),
         "identifiers": _identifiers(finding, result),
-        "location": _location(finding, result),
+        "location": _location(finding, result, occurrence),
         "links": _links(finding, result),
         "evidence": _evidence(finding, result),
     }
@@ -323,7 +325,7 @@ def _description(judgement: Judgement, result: ScanResult) -> str:
         ("Fingerprint", finding.fingerprint),
         ("Provider status", finding.provider_status),
         ("CVSS score", "" if finding.cvss is None else f"{finding.cvss:.1f}"),
-        ("Baseline", judgement.baseline_state.value if judgement.baseline_state else ""),
+        ("Baseline", judgement.baseline_text),
         ("Scan", f"{result.scanner} scan {result.scan_id} of {result.target}"),
         ("Count-only provider", _count_only_note(result)),
     ]
@@ -383,16 +385,21 @@ def _cve_identifier(cve: str) -> dict[str, str]:
     return identifier
 
 
-def _location(finding: Finding, result: ScanResult) -> dict[str, str]:
+def _location(finding: Finding, result: ScanResult, occurrence: int = 0) -> dict[str, str]:
     """`hostname` = scheme://host[:port]; `path` is normalized like the fingerprint.
 
     GitLab tracks DAST findings by `path:method:param` plus the primary identifier
     (formats.md §3.3), so volatile path segments become `{id}`, as in `scangate.fingerprint`
     (the real URL is in the evidence). Count-only alerts (VAddy) all share one rule and one
     console URL, and GitLab would fold them into one vulnerability; their `param` is the
-    alert's fingerprint (`vaddy:<project>:<n>`, design §9) to keep them apart.
+    alert's fingerprint (`vaddy:<project>:<n>`, design §9) to keep them apart. Findings that
+    share a fingerprint in one scan (`/orders/1001` and `/orders/2002`) would fold as well:
+    the second and later ones (`occurrence` 1, 2... in the gate's canonical order) get
+    ` (#2)`, ` (#3)`... after the parameter.
     """
     param = finding.fingerprint if result.count_summary is not None else finding.parameter
+    if occurrence:
+        param = f"{one_line(param, 1000)} (#{occurrence + 1})".lstrip()
     location = {"method": finding.method, "param": one_line(param, 1024)}
     try:
         parts = urlsplit(finding.url)

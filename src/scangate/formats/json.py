@@ -17,7 +17,7 @@ from typing import Any
 from scangate.baseline import BaselineEntry
 from scangate.formats.interface import Formatter, Report
 from scangate.gate import Evaluation, Judgement, SeverityCounts
-from scangate.model import CountSummary, Finding, ScanResult, Severity
+from scangate.model import CountSummary, Finding, QueueStats, ScanResult, Severity
 from scangate.policy import GateSettings, IgnoreRule
 from scangate.text import json_safe
 
@@ -86,7 +86,7 @@ def _scan(evaluation: Evaluation) -> dict[str, Any]:
 
 
 def _result_fields(result: ScanResult) -> dict[str, Any]:
-    return {
+    fields = {
         "provider": result.provider,
         "scanner": result.scanner,
         "scan_id": result.scan_id,
@@ -97,8 +97,23 @@ def _result_fields(result: ScanResult) -> dict[str, Any]:
         "finished_at": iso_utc(result.finished_at),
         "console_url": result.console_url,
         "message": result.message,
+        "shortfall": result.shortfall,
         "details": {k: result.details[k] for k in sorted(result.details)},
         "count_summary": _count_summary(result.count_summary),
+    }
+    if result.queue is not None:
+        fields["queue"] = _queue(result.queue)
+    return fields
+
+
+def _queue(stats: QueueStats) -> dict[str, Any]:
+    """What the plan's limits cost the run (issue 14): teams see when they need a bigger plan."""
+    return {
+        "queued_seconds": stats.queued_seconds,
+        "throttled_seconds": stats.throttled_seconds,
+        "retries": stats.retries,
+        "rate_limited": stats.rate_limited,
+        "reason": stats.reason,
     }
 
 
@@ -159,12 +174,13 @@ def _finding(finding: Finding, judgement: Judgement | None) -> dict[str, Any]:
 def _judgement(judgement: Judgement | None) -> dict[str, Any] | None:
     if judgement is None:
         return None
-    state = judgement.baseline_state
+    state, entry = judgement.baseline_state, judgement.baseline_entry
     return {
         "decision": judgement.decision.value,
         "reason": judgement.reason,
         "ignore_index": judgement.ignore_index,
         "baseline_state": state.value if state is not None else None,
+        "baseline_severity": entry.severity.label if entry is not None else None,
     }
 
 

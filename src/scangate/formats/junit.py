@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from scangate.formats.interface import Formatter, Report
-from scangate.gate import Decision, Evaluation, Judgement, incomplete_fails
+from scangate.gate import BaselineState, Decision, Evaluation, Judgement, incomplete_fails
 from scangate.model import Finding, ScanResult
 from scangate.text import one_line, xml_safe
 
@@ -81,10 +81,10 @@ class _State:
         """Return a name unique with `classname` in this document, disambiguating if needed.
 
         GitLab keeps only the first case per `classname`+`name` (formats.md §2.3), so a
-        colliding name gets the fingerprint, then a counter, appended.
+        colliding name gets the fingerprint (when there is one), then a counter, appended.
         """
         candidate = name
-        if (classname, candidate) in self.used:
+        if (classname, candidate) in self.used and fingerprint:
             candidate = f"{name} (fingerprint {_clean_line(fingerprint, 40)})"
         base = (classname, candidate)
         counter = self.next_suffix.get(base, 2)
@@ -287,7 +287,7 @@ def _health_case(
         _clean_line(
             f"scan health and verdict: {result.provider} scan of {result.target}", _NAME_LIMIT
         ),
-        result.scan_id,
+        "",  # no scan id: names stay the same from one pipeline to the next
     )
     case = ET.Element("testcase", name=name, classname=HEALTH_CLASSNAME, time=_duration(result))
     problem = _health_problem(result, report)
@@ -328,13 +328,16 @@ def _case_name(finding: Finding, result: ScanResult) -> str:
     return _clean_line(f"{finding.method} {path}{param}", _NAME_LIMIT) or "finding"
 
 
-def _summary(finding: Finding) -> str:
-    """One line: `High: SQL Injection at GET https://...` (formats.md §2.5)."""
+def _summary(judgement: Judgement) -> str:
+    """One line: `High: SQL Injection at GET https://...` (formats.md §2.5), and
+    `(escalated from low)` for a finding more severe than its baseline entry."""
+    finding = judgement.finding
     where = " ".join(part for part in (finding.method, finding.url) if part)
     label = finding.severity.label.capitalize()
-    return _clean_line(
-        f"{label}: {finding.title} at {where}" if where else f"{label}: {finding.title}"
-    )
+    text = f"{label}: {finding.title} at {where}" if where else f"{label}: {finding.title}"
+    if judgement.baseline_state is BaselineState.ESCALATED:
+        text += f" ({judgement.baseline_text})"
+    return _clean_line(text)
 
 
 def _finding_case(
@@ -344,7 +347,7 @@ def _finding_case(
     classname = _classname(finding)
     name = state.claim(classname, _case_name(finding, result), finding.fingerprint)
     case = ET.Element("testcase", name=name, classname=classname, time="0")
-    summary = _summary(finding)
+    summary = _summary(judgement)
     if judgement.decision is Decision.FAILING:
         failure = ET.SubElement(case, "failure", message=summary, type=finding.severity.label)
         failure.text = _failure_text(judgement, result, summary, state, log)
@@ -365,6 +368,8 @@ def _skipped_text(judgement: Judgement, result: ScanResult, summary: str) -> str
         _clean_line(judgement.reason),
         f"Fingerprint: {judgement.finding.fingerprint}",
     ]
+    if judgement.baseline_text:
+        lines.append(f"Baseline: {judgement.baseline_text}")
     note = _count_only_note(result)
     return _clean("\n".join([*lines, note] if note else lines))
 
@@ -384,7 +389,6 @@ def _failure_text(
 def _facts(judgement: Judgement, result: ScanResult) -> list[str]:
     """`Key: value` lines, each capped to one line; empty values are left out."""
     f = judgement.finding
-    state = judgement.baseline_state.value if judgement.baseline_state else ""
     pairs = [
         ("Gate", judgement.reason),
         ("Rule", f.rule_id),
@@ -395,7 +399,7 @@ def _facts(judgement: Judgement, result: ScanResult) -> list[str]:
         ("CVE", ", ".join(f.cve_ids)),
         ("CVSS", "" if f.cvss is None else f"{f.cvss:.1f}"),
         ("Fingerprint", f.fingerprint),
-        ("Baseline", state),
+        ("Baseline", judgement.baseline_text),
         ("Provider status", f.provider_status),
         ("Console", f.console_url or result.console_url),
         ("Count-only provider", _count_only_note(result)),

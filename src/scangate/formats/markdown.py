@@ -210,14 +210,14 @@ def _scan_blocks(evaluation: Evaluation, level: str) -> list[str]:
 
 
 def _counts(evaluations: Sequence[Evaluation], heading: str) -> str:
-    columns = ["found", "counted", "failing", "ignored"]
+    columns = ["found", "counted", "failing", "ignored", "false_positive"]
     if any(e.has_baseline for e in evaluations):
-        columns += ["baselined", "new", "fixed"]
+        columns += ["baselined", "new", "escalated", "fixed"]
     empty = SeverityCounts()
     lines = [
         heading,
         "",
-        "| Severity | " + " | ".join(c.capitalize() for c in columns) + " |",
+        "| Severity | " + " | ".join(_COLUMN_LABEL.get(c, c.capitalize()) for c in columns) + " |",
         "|---|" + "---:|" * len(columns),
     ]
     totals = dict.fromkeys(columns, 0)
@@ -228,6 +228,9 @@ def _counts(evaluations: Sequence[Evaluation], heading: str) -> str:
         lines.append(f"| {severity.label} | " + " | ".join(map(str, row)) + " |")
     lines.append("| **Total** | " + " | ".join(f"**{totals[c]}**" for c in columns) + " |")
     return "\n".join(lines)
+
+
+_COLUMN_LABEL = {"ignored": "Ignored (policy)", "false_positive": "False positive (provider)"}
 
 
 def _ranked(report: Report) -> list[tuple[int, Judgement]]:
@@ -278,8 +281,8 @@ def _row(judgement: Judgement, scan: int | None) -> str:
     decision = _DECISION_LABEL[judgement.decision]
     if judgement.ignore_index is not None and judgement.decision is Decision.IGNORED:
         decision += f" (`ignore[{judgement.ignore_index}]`)"
-    if judgement.baseline_state is BaselineState.NEW:
-        decision += ", new"
+    if judgement.baseline_state in (BaselineState.NEW, BaselineState.ESCALATED):
+        decision += f", {_esc(judgement.baseline_text)}"
     request = " ".join(p for p in (finding.method, finding.url) if p)
     cells = [
         finding.severity.label,

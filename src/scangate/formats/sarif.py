@@ -44,7 +44,7 @@ from sarif_om import (
 
 from scangate.fingerprint import normalize_path
 from scangate.formats.interface import Formatter, Report
-from scangate.gate import Decision, Evaluation, Judgement
+from scangate.gate import BaselineState, Decision, Evaluation, Judgement
 from scangate.model import Finding, ScanStatus, Severity
 from scangate.text import json_safe, markdown_escape, one_line, xml_safe
 
@@ -368,11 +368,14 @@ def _notes(
     """(level, text) of each thing a reader of this run must know about its completeness."""
     result = evaluation.result
     notes = []
-    if not result.complete:
+    if result.status is not ScanStatus.COMPLETED or result.completeness < 100:
         why = result.message or f"the scan ended as {result.status.value}"
         if result.status is ScanStatus.COMPLETED:
             why = f"the scan covered {result.completeness}% of its checks"
         notes.append(("error", f"The scan did not complete: {one_line(why)}. Results are partial."))
+    if result.shortfall and result.status is ScanStatus.COMPLETED:  # else in the message
+        text = f"The results are incomplete: {one_line(result.shortfall, 500)}."
+        notes.append(("error", text))
     if report.interrupted:
         why = one_line(report.interrupted)
         notes.append(("error", f"scangate was interrupted ({why}); this report is partial."))
@@ -547,7 +550,6 @@ def _result(
         if plan.report.sarif_anchor
         else _dast_uri(finding.url, evaluation.result.target)
     )
-    state = judgement.baseline_state
     return Result(
         rule_id=rule[1],
         rule_index=rule[0],
@@ -570,7 +572,7 @@ def _result(
         web_request=_web_request(finding, plan.evidence),
         web_response=_web_response(finding) if plan.evidence else None,
         suppressions=_suppressions(judgement),
-        baseline_state=state.value if evaluation.has_baseline and state is not None else None,
+        baseline_state=_baseline_state(judgement) if evaluation.has_baseline else None,
         hosted_viewer_uri=_http_uri(finding.console_url),
         properties=_result_properties(judgement),
     )
@@ -593,8 +595,26 @@ def _message(evaluation: Evaluation, judgement: Judgement) -> str:
     return _display(text)
 
 
+def _baseline_state(judgement: Judgement) -> str | None:
+    """SARIF's `baselineState`: an escalated finding is `updated`, SARIF's state for a result
+    matched in the baseline that changed in a way that matters (here, its severity rose); the
+    `baseline` property says `escalated`."""
+    state = judgement.baseline_state
+    if state is None:
+        return None
+    return _SARIF_BASELINE_STATE[state]
+
+
+_SARIF_BASELINE_STATE = {
+    BaselineState.NEW: "new",
+    BaselineState.UNCHANGED: "unchanged",
+    BaselineState.ESCALATED: "updated",
+}
+
+
 def _result_properties(judgement: Judgement) -> Any:
     finding = judgement.finding
+    state, entry = judgement.baseline_state, judgement.baseline_entry
     return _bag(
         url=json_safe(finding.url),
         method=json_safe(finding.method),
@@ -609,6 +629,8 @@ def _result_properties(judgement: Judgement) -> Any:
         cwe=[f"CWE-{n}" for n in finding.cwe_ids] or None,
         providerStatus=json_safe(finding.provider_status) or None,
         consoleUrl=json_safe(finding.console_url) or None,
+        baseline=state.value if state is not None else None,
+        baselineSeverity=entry.severity.label if entry is not None else None,
     )
 
 

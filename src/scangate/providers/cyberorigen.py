@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -21,7 +22,7 @@ from scangate.errors import (
     ProviderRateLimitError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient
+from scangate.http import HttpClient, Refusal, RefusalKind
 from scangate.model import Finding, ScanId, ScanResult, ScanStatus, Severity
 from scangate.policy import ProviderSettings
 from scangate.providers.interface import (
@@ -32,6 +33,7 @@ from scangate.providers.interface import (
     ScanRef,
     StartAttempt,
 )
+from scangate.providers.paging import PageGuard, by_severity, shortfall
 from scangate.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -42,8 +44,6 @@ PASSWORD = "CYBERORIGEN_PASSWORD"
 
 PER_PAGE = 100
 """The documented maximum `per_page` (fact sheet "list & pagination")."""
-MAX_PAGES = 200
-"""Stop paging after this many pages (20,000 items): a server that ignores `page` cannot loop us."""
 START_SKEW = timedelta(minutes=5)
 """Clock difference allowed between us and CyberOrigen when matching a scan to a start attempt."""
 KNOWN_WINDOW = timedelta(hours=1)
@@ -67,6 +67,8 @@ _STATUSES = {
 """Documented: pending, running, completed, failed, cancelled; the rest are lenient spellings."""
 _ENDED = (ScanStatus.COMPLETED, ScanStatus.FAILED, ScanStatus.CANCELLED)
 _COUNTS = ("vulnerabilities_found", "critical_count", "high_count", "medium_count", "low_count")
+_COUNTED = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+"""The severities a finished scan counts (`<severity>_count`; there is no `info_count`)."""
 
 
 class CyberOrigenProvider(Provider):
@@ -145,6 +147,34 @@ class CyberOrigenProvider(Provider):
             if detail or code:
                 return detail or code
         return response.text[:300].strip()
+
+    @staticmethod
+    def refusal(response: requests.Response, body: Any) -> Refusal | None:
+        """See `Provider.refusal`: the plan's concurrent-scan limit queues the start; its
+        monthly scan quota does not clear within a run.
+
+        NOTE: neither answer is documented; the fact sheet ("Scan quotas / concurrency per plan")
+        INFERS a 429 (or 403) with `error_code` `CONCURRENT_SCAN_LIMIT` or `QUOTA_EXCEEDED`.
+        """
+        if not isinstance(body, Mapping):
+            return None
+        code = _text(body.get("error_code")).upper()
+        detail = _detail_text(body.get("detail"))
+        if code == "CONCURRENT_SCAN_LIMIT" or "concurrent scan" in detail.lower():
+            return Refusal(
+                kind=RefusalKind.BUSY,
+                queue="a free scan slot",
+                usage=_slots_in_use(detail),
+                hint="the plan's concurrent scans are all running; Professional allows 3, "
+                "Enterprise is unlimited (or run fewer matrix jobs at once)",
+            )
+        if code == "QUOTA_EXCEEDED":
+            return Refusal(
+                kind=RefusalKind.FINAL,
+                hint="the plan's monthly scan quota is used up (GET /scans/quota says when it "
+                "resets); upgrade the plan or wait; no scan was started",
+            )
+        return None
 
     # Authentication (fact sheet "Authentication").
 
@@ -277,22 +307,32 @@ class CyberOrigenProvider(Provider):
     def _paged(self, path: str, params: Mapping[str, str]) -> tuple[list[Any], int | None]:
         """Every item of a paged list (objects or not), and the `total` it announced.
 
-        Paging stops at `pages`/`total`, on an empty or short page, on a page that repeats
-        earlier items (a server ignoring `page`), or after `MAX_PAGES`.
+        Paging reads to CyberOrigen's own end (fact sheet "list & pagination"): an empty page,
+        or the announced `total` reached and the announced last page read, or, with neither
+        announced, a short page. An item seen on an earlier page is not listed twice. A page
+        repeating the one before or bringing only items already read (a server ignoring
+        `page`), or far more pages than announced, raises `PagingError` (exit 3).
         """
         items: list[Any] = []
         seen: set[str] = set()
-        total: int | None = None
-        for page in range(1, MAX_PAGES + 1):
+        guard = PageGuard(self.display_name, path, PER_PAGE)
+        page = 0
+        while True:
+            page += 1
             body = self._call("GET", path, params={**params, "page": page, "per_page": PER_PAGE})
             batch, total, pages = _page_parts(body, path)
-            fresh = [item for item in batch if _item_id(item) not in seen]
+            guard.page(
+                tuple(_item_id(item) or repr(item) for item in batch), total=total, pages=pages
+            )
+            if not batch:
+                return items, total
+            fresh = [item for item in batch if not _item_id(item) or _item_id(item) not in seen]
+            if not fresh:
+                guard.repeated()
             seen.update(_item_id(item) for item in fresh if _item_id(item))
             items.extend(fresh)
-            if _last_page(page, len(batch), len(fresh), len(items), total, pages):
+            if _last_page(page, len(batch), len(items), total, pages):
                 return items, total
-        logger.warning("CyberOrigen %s: stopped after %d pages", path, MAX_PAGES)
-        return items, total
 
     # One scan (fact sheet "POST /api/v1/scans", "GET /api/v1/scans/{id}").
 
@@ -391,9 +431,10 @@ class CyberOrigenProvider(Provider):
         details: Mapping[str, Any] = {}
         findings: list[Finding] = []
         notes: dict[str, str] = {}
+        short = ""
         try:
             details = self._scan(scan.scan_id)
-            findings, notes = self._findings(scan)
+            findings, notes, short = self._findings(scan, details)
         except ProviderError as exc:
             if progress.status is ScanStatus.COMPLETED:
                 raise
@@ -411,9 +452,13 @@ class CyberOrigenProvider(Provider):
             console_url=scan.console_url,
             message=progress.message,
             details={**_scan_details(details), **notes},
+            shortfall=short,
         )
 
-    def _findings(self, scan: ScanRef) -> tuple[list[Finding], dict[str, str]]:
+    def _findings(
+        self, scan: ScanRef, details: Mapping[str, Any]
+    ) -> tuple[list[Finding], dict[str, str], str]:
+        """The findings, notes for the report, and how they fall short of the announced counts."""
         path = f"scans/{quote(scan.scan_id, safe='')}/findings"
         # NOTE: paging is INFERRED (the findings answer documents only `items` + `total`).
         items, total = self._paged(path, {})
@@ -421,9 +466,14 @@ class CyberOrigenProvider(Provider):
         notes = {"findings_reported": str(total if total is not None else len(items))}
         if len(findings) < len(items):
             notes["findings_skipped"] = str(len(items) - len(findings))
-        if total is not None and len(items) < total:
-            logger.warning("CyberOrigen announced %d findings but listed %d", total, len(items))
-        return findings, notes
+        short = shortfall(
+            self.display_name,
+            _announced(details, total, findings),
+            unreadable=len(items) - len(findings),
+        )
+        if short:
+            logger.warning("CyberOrigen scan %s: %s", scan.scan_id, short)
+        return findings, notes, short
 
     def _finding(self, raw: Any, scan: ScanRef) -> Finding | None:
         """Map one finding; None (with a warning) when it has no title or severity."""
@@ -440,10 +490,10 @@ class CyberOrigenProvider(Provider):
             )
             return None
         status = _text(raw.get("status"))
-        # No rule id exists; design §9 falls back to the title.
+        # No rule id exists (fact sheet "findings"): `Finding.create` makes one from the title.
         return Finding.create(
             provider=self.name,
-            rule_id=title,
+            rule_id="",
             title=title,
             severity=severity,
             url=_text(raw.get("affected_component")),
@@ -479,6 +529,14 @@ def _check_quota(body: Mapping[str, Any]) -> None:
         f"{used} used; it resets at {resets}",
         hint="wait for the reset or upgrade the plan; no scan was started",
     )
+
+
+def _slots_in_use(detail: str) -> str:
+    """`3 of 3 in use` from a concurrency refusal such as `... (3 on the professional plan)`."""
+    found = re.search(r"\b(\d+)\b", detail)
+    if found is None:
+        return "all in use"
+    return f"{found.group(1)} of {found.group(1)} in use"
 
 
 def normalize_host(target: str) -> str:
@@ -522,16 +580,24 @@ def _item_id(item: Any) -> str:
     return _text(item.get("id")) if isinstance(item, Mapping) else ""
 
 
-def _last_page(
-    page: int, size: int, fresh: int, collected: int, total: int | None, pages: int | None
-) -> bool:
-    if size == 0 or fresh == 0:
-        return True
-    if total is not None:
-        return collected >= total
-    if pages is not None:
-        return page >= pages
-    return size < PER_PAGE
+def _last_page(page: int, size: int, collected: int, total: int | None, pages: int | None) -> bool:
+    """True once every announced end is reached; a short page ends a list that announces none."""
+    if total is None and pages is None:
+        return size < PER_PAGE
+    return (total is None or collected >= total) and (pages is None or page >= pages)
+
+
+def _announced(
+    details: Mapping[str, Any], total: int | None, findings: list[Finding]
+) -> list[tuple[str, int | None, int]]:
+    """(what, announced, fetched) for `shortfall`: the findings list's `total`, the scan's
+    `vulnerabilities_found` (the larger of the two) and its per-severity counts (fact sheet
+    "GET /api/v1/scans/{id}": completed scans carry them)."""
+    totals = [n for n in (total, _integer(details.get("vulnerabilities_found"))) if n is not None]
+    levels = {s: _integer(details.get(f"{s.label}_count")) for s in _COUNTED}
+    return [("findings", max(totals) if totals else None, len(findings))] + by_severity(
+        levels, findings
+    )
 
 
 def _severity(raw: Mapping[str, Any]) -> Severity | None:

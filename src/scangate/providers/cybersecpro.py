@@ -25,11 +25,12 @@ import requests
 from scangate.errors import (
     AmbiguousStartError,
     ProviderAuthError,
+    ProviderBusyError,
     ProviderError,
     ProviderRateLimitError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient
+from scangate.http import HttpClient, Refusal, RefusalKind
 from scangate.model import Finding, ScanId, ScanResult, ScanStatus, Severity
 from scangate.policy import ProviderSettings
 from scangate.providers.cyberorigen import normalize_host
@@ -41,6 +42,7 @@ from scangate.providers.interface import (
     ScanRef,
     StartAttempt,
 )
+from scangate.providers.paging import PageGuard, by_severity, shortfall
 from scangate.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ PASSWORD = "CYBERSECPRO_PASSWORD"
 DEFAULT_TOOL = "nuclei"
 """No documented default exists; design §9 "Targets and defaults" picks nuclei."""
 LIST_SIZE = 100
-"""The implementation's maximum `per_page` (fact sheet "List"): one page of recent scans."""
+"""The implementation's maximum `per_page` (fact sheet "List")."""
 LISTING_REUSE = 30.0
 """Seconds a `find_running` listing may stand in for `known_scans` (saves a request)."""
 START_SKEW = timedelta(minutes=5)
@@ -138,6 +140,7 @@ class Pacer:
         self._tokens = float(plan.burst)
         self._filled_at: float | None = None
         self._accounted = http.requests_sent
+        self._refused = http.stats.limited
 
     def acquire(self) -> None:
         """Wait until one more request fits the budget, then count it as sent."""
@@ -156,6 +159,15 @@ class Pacer:
         if extra > 0:
             self._take(extra)
             self._accounted += extra
+        # A request answered 429 was not processed, and its `Retry-After` is waited out by the
+        # HTTP client already: it gives its share of the budget back (jobs sharing an account
+        # get many; counting them twice would stall each job far beyond the plan's own limit).
+        refused = self.http.stats.limited - self._refused
+        if refused > 0:
+            self._refused += refused
+            self._tokens = min(float(self.plan.burst), self._tokens + refused)
+            for _ in range(min(refused, len(self._sent))):
+                self._sent.pop()
 
     def _adopt_server_limit(self) -> None:
         # The documented `X-RateLimit-Limit` is the plan's quota (fact sheet "Rate limits",
@@ -318,6 +330,29 @@ class CyberSecProProvider(Provider):
                 return error or code
         return response.text[:300].strip()
 
+    @staticmethod
+    def refusal(response: requests.Response, body: Any) -> Refusal | None:
+        """See `Provider.refusal`: the starts-a-minute limit queues the start; the trial's
+        daily limit does not clear within a run (fact sheet "Create": 429 `Too many scan
+        requests` past 5 starts per 60 s per user, 429 `Daily scan limit reached`).
+
+        `Too many login attempts` and `RATE_LIMITED` are the request rate (the default).
+        """
+        error = _text(body.get("error")).lower() if isinstance(body, Mapping) else ""
+        if "too many scan requests" in error:
+            return Refusal(
+                kind=RefusalKind.BUSY,
+                queue="a scan start (5 a minute per user)",
+                usage="5 of 5 starts in the last minute",
+                hint="CyberSec Pro allows 5 scan starts a minute per user; stagger parallel jobs",
+            )
+        if "daily scan limit" in error:
+            return Refusal(
+                kind=RefusalKind.FINAL,
+                hint="the trial plan allows 3 scans a day; no scan was started",
+            )
+        return None
+
     # Authentication (fact sheet "Authentication").
 
     def _authenticate(self) -> None:
@@ -358,8 +393,10 @@ class CyberSecProProvider(Provider):
     def _login(self) -> None:
         body = {"email": self.env.get(EMAIL, ""), "password": self.env.get(PASSWORD, "")}
         self.pacer.acquire()
-        # Never re-sent automatically: more than 5 attempts a minute are refused (fact sheet
-        # "POST /api/v1/auth/login"), and a locked-out CI job would lock out people too.
+        # A rejected login (400/401/403) is never sent again: a locked-out CI job would lock
+        # out people too. Its 429 (more than 5 attempts a minute, fact sheet "POST
+        # /api/v1/auth/login") processed nothing: the client sends it again after a backoff,
+        # within scan.timeout, as matrix jobs sharing the account log in together.
         response = self.http.request(
             "POST", "auth/login", json_body=body, reauth=False, accept_status=(400, 401, 403)
         )
@@ -426,25 +463,29 @@ class CyberSecProProvider(Provider):
     def find_running(self, target: str) -> ScanRef | None:
         """See `Provider.find_running`: a pending or running scan of the same host."""
         host = normalize_host(target)
-        items = self._recent_scans()
-        self._listing = (host, self.http.clock(), items)
-        for item in items:
-            raw = _text(item.get("status")).lower()
-            if _same_host(item, host) and _text(item.get("id")) and _is_active(raw):
-                return self._ref(item, target)
+        items: list[Mapping[str, Any]] = []
+        for page in self._scan_pages():
+            for item in page:
+                raw = _text(item.get("status")).lower()
+                if _same_host(item, host) and _text(item.get("id")) and _is_active(raw):
+                    return self._ref(item, target)
+            items.extend(page)
+        self._listing = (host, self.http.clock(), items)  # the whole list: known_scans reuses it
         return None
 
     def known_scans(self, target: str) -> frozenset[str]:
         """See `Provider.known_scans`: recent scans of the same host.
 
         A listing `find_running` just made is reused: on the trial plan every request counts.
+        Otherwise scans older than `find_started` ever considers are not read.
         """
         host = normalize_host(target)
         listing, self._listing = self._listing, None
         if listing and listing[0] == host and self.http.clock() - listing[1] <= LISTING_REUSE:
             items = listing[2]
         else:
-            items = self._recent_scans()
+            now = datetime.fromtimestamp(self.http.clock(), timezone.utc)
+            items = self._recent_scans(now - 2 * START_SKEW)
         return frozenset(
             _text(item.get("id"))
             for item in items
@@ -456,7 +497,7 @@ class CyberSecProProvider(Provider):
         host = normalize_host(attempt.target)
         since = attempt.sent_at - START_SKEW
         found: list[tuple[datetime, Mapping[str, Any]]] = []
-        for item in self._recent_scans():
+        for item in self._recent_scans(since):
             scan_id, created = _text(item.get("id")), _parse_time(item.get("created_at"))
             if (
                 scan_id
@@ -469,24 +510,33 @@ class CyberSecProProvider(Provider):
             return None
         return self._ref(min(found, key=lambda pair: pair[0])[1], attempt.target)
 
-    def _recent_scans(self) -> list[Mapping[str, Any]]:
-        """The newest `LIST_SIZE` scans, in either list shape.
+    def _recent_scans(self, since: datetime | None = None) -> list[Mapping[str, Any]]:
+        """The account's scans (since `since`, when given), newest first (see `_scan_pages`)."""
+        return [item for page in self._scan_pages(since) for item in page]
 
-        One page only: a scan the runner looks for is recent, and every request counts against
-        the plan. `sort`/`order` are documented [S0] and ignored by the implementation, whose
-        order is always newest first [R].
+    def _scan_pages(self, since: datetime | None = None) -> Iterator[list[Mapping[str, Any]]]:
+        """The pages of the account's scans, newest first, in either list shape, to its end.
+
+        The end is the announced last page or total, or a short or empty page (fact sheet
+        "List"); with `since`, also the first page reaching a scan created before it (every
+        later page is older still, and every request counts against the plan). `sort`/`order`
+        are documented [S0] and ignored by the implementation, whose order is always newest
+        first [R]. A looping list raises `PagingError` (exit 3).
         """
-        params = {"page": 1, "per_page": LIST_SIZE, "sort": "created_at", "order": "desc"}
-        body = self._call("GET", "scans", params=params)
-        if isinstance(body, list):
-            items: Any = body
-        elif isinstance(body, Mapping) and isinstance(body.get("data"), list):
-            items = body["data"]  # doc: {"data": [...], "pagination": {...}}
-        elif isinstance(body, Mapping) and isinstance(body.get("scans"), list):
-            items = body["scans"]  # impl: {"scans": [...], "total", "page", "per_page"}
-        else:
-            raise UnexpectedResponseError("CyberSec Pro's scan list has neither data nor scans")
-        return [item for item in items if isinstance(item, Mapping)]
+        read = 0
+        guard = PageGuard(self.display_name, "scans", LIST_SIZE)
+        page = 0
+        while True:
+            page += 1
+            params = {"page": page, "per_page": LIST_SIZE, "sort": "created_at", "order": "desc"}
+            items, total, pages = _list_page(self._call("GET", "scans", params=params))
+            guard.page(
+                tuple(_text(i.get("id")) or repr(i) for i in items), total=total, pages=pages
+            )
+            read += len(items)
+            yield items
+            if _list_ended(page, items, read, total, pages) or _older(items, since):
+                return
 
     def _ref(self, item: Mapping[str, Any], target: str) -> ScanRef:
         tool = _text(item.get("tool")) or _text(item.get("tool_name"))
@@ -596,9 +646,10 @@ class CyberSecProProvider(Provider):
         """See `Provider.fetch`. A scan that did not complete gives what can still be read."""
         findings: list[Finding] = []
         notes: dict[str, str] = {}
+        short = ""
         try:
             body = self._call("GET", f"scan/{quote(scan.scan_id, safe='')}/result")
-            findings, notes = self._findings(body, scan)
+            findings, notes, short = self._findings(body, scan)
         except ProviderError as exc:
             if progress.status is ScanStatus.COMPLETED:
                 raise
@@ -617,9 +668,11 @@ class CyberSecProProvider(Provider):
             console_url=scan.console_url,
             message=progress.message,
             details={**_scan_details(detail, scan), **notes},
+            shortfall=short,
         )
 
-    def _findings(self, body: Any, scan: ScanRef) -> tuple[list[Finding], dict[str, str]]:
+    def _findings(self, body: Any, scan: ScanRef) -> tuple[list[Finding], dict[str, str], str]:
+        """The findings, notes for the report, and how they fall short of the counts."""
         items, counts, notes = _result_parts(body)
         findings = [f for f in (self._finding(item, scan) for item in items) if f is not None]
         if len(findings) < len(items):
@@ -627,9 +680,12 @@ class CyberSecProProvider(Provider):
         total = _integer(counts.get("total"))
         if total is not None:
             notes["findings_reported"] = str(total)
-            if total > len(items):
-                logger.warning("CyberSec Pro counted %d findings but listed %d", total, len(items))
-        return findings, notes
+        short = shortfall(
+            self.display_name, _announced(counts, findings), unreadable=len(items) - len(findings)
+        )
+        if short:
+            logger.warning("CyberSec Pro scan %s: %s", scan.scan_id, short)
+        return findings, notes, short
 
     def _finding(self, raw: Any, scan: ScanRef) -> Finding | None:
         """Map one finding of either shape; None (with a warning) when it has no title."""
@@ -641,7 +697,8 @@ class CyberSecProProvider(Provider):
             logger.warning("CyberSec Pro finding %s skipped: no title", _finding_label(raw))
             return None
         cvss = _cvss(raw.get("cvss") if raw.get("cvss") is not None else raw.get("cvss_score"))
-        rule = next((_text(raw.get(key)) for key in _RULE_KEYS if _text(raw.get(key))), title)
+        # Without a template or check id `Finding.create` makes the rule id from the title.
+        rule = next((_text(raw.get(key)) for key in _RULE_KEYS if _text(raw.get(key))), "")
         return Finding.create(
             provider=self.name,
             rule_id=rule,
@@ -684,6 +741,8 @@ class CyberSecProProvider(Provider):
 def _start_refused(exc: ProviderError) -> ProviderError:
     """`exc` with a hint for the refusals the implementation documents (fact sheet "Create")."""
     message = exc.message
+    if isinstance(exc, ProviderBusyError):
+        return exc  # queued by the runner; `refusal` gave it its hint
     if isinstance(exc, ProviderRateLimitError):
         if "daily" in message.lower():
             hint = "the trial plan allows 3 scans a day; no scan was started"
@@ -759,6 +818,58 @@ def _result_parts(body: Any) -> tuple[list[Any], Mapping[str, Any], dict[str, st
     if isinstance(tool, Mapping):
         notes.update({key: str(len(_list(tool[key]))) for key in _INVENTORY if key in tool})
     return items, counts if isinstance(counts, Mapping) else {}, notes
+
+
+def _announced(
+    counts: Mapping[str, Any], findings: list[Finding]
+) -> list[tuple[str, int | None, int]]:
+    """(what, announced, fetched) for `shortfall`: the result's counts, `total` and one per
+    severity (doc `findings` counts, impl tool `summary`; fact sheet "Result": "counts must
+    equal the vulnerability list")."""
+    levels = {s: _integer(counts.get(s.label)) for s in Severity}
+    total = ("findings", _integer(counts.get("total")), len(findings))
+    return [total, *by_severity(levels, findings)]
+
+
+def _list_page(body: Any) -> tuple[list[Mapping[str, Any]], int | None, int | None]:
+    """(scans, total, pages) of one list page in either shape (fact sheet "List").
+
+    Doc: `{"data": [...], "pagination": {page, per_page, total, total_pages}}`; impl:
+    `{"scans": [...], "total", "page", "per_page"}`; a bare array is one whole page.
+    """
+    total = pages = None
+    if isinstance(body, list):
+        items: Any = body
+        pages = 1
+    elif isinstance(body, Mapping) and isinstance(body.get("data"), list):
+        items = body["data"]
+        pagination = body.get("pagination")
+        if isinstance(pagination, Mapping):
+            total = _integer(pagination.get("total"))
+            pages = _integer(pagination.get("total_pages"))
+    elif isinstance(body, Mapping) and isinstance(body.get("scans"), list):
+        items, total = body["scans"], _integer(body.get("total"))
+    else:
+        raise UnexpectedResponseError("CyberSec Pro's scan list has neither data nor scans")
+    return [item for item in items if isinstance(item, Mapping)], total, pages
+
+
+def _list_ended(
+    page: int, items: list[Any], read: int, total: int | None, pages: int | None
+) -> bool:
+    if not items:
+        return True
+    if total is None and pages is None:
+        return len(items) < LIST_SIZE
+    return (total is None or read >= total) and (pages is None or page >= pages)
+
+
+def _older(items: list[Mapping[str, Any]], since: datetime | None) -> bool:
+    """True when the page reaches a scan created before `since` (the list is newest first)."""
+    if since is None:
+        return False
+    created = [moment for item in items if (moment := _parse_time(item.get("created_at")))]
+    return bool(created) and min(created) < since
 
 
 def _list(value: Any) -> list[Any]:

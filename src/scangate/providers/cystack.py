@@ -30,6 +30,7 @@ from scangate.providers.interface import (
     ScanRef,
     StartAttempt,
 )
+from scangate.providers.paging import PageGuard, shortfall
 from scangate.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ DEFAULT_PROFILE = 1
 """design §9 "Targets and defaults": no documented default exists; users should set theirs."""
 DETAIL_WORKERS = 6
 """Vulnerability details fetched at once; below `requests`' pool of 10 connections per host."""
-MAX_PAGES = 100
-"""Stop paging after this many pages (1,000 items at 10 a page): no server can loop us."""
+PAGE_SIZE = 10
+"""Results per page, fixed (fact sheet "Pagination")."""
 START_SKEW = 300.0
 """Seconds of clock difference allowed when matching a scan to a start attempt."""
 LIST_TIME = "%H:%M:%S %d/%m/%Y"
@@ -208,39 +209,44 @@ class CyStackProvider(Provider):
     # Lists (fact sheet "Pagination"): DRF pages of 10, `next` is an absolute URL.
 
     def _paged(
-        self, path: str, params: Mapping[str, str], *, max_pages: int = MAX_PAGES
+        self, path: str, params: Mapping[str, str], *, first_page_only: bool = False
     ) -> list[Mapping[str, Any]]:
         """Every object of a paged list, following `next` by its `page` number on `base_url`.
 
         `next` is never requested itself: the documented example points at another host
-        (`cystack.io`, not `api.cystack.io`). Paging stops at a null `next`, at `count`, on a page
-        that adds nothing new, when `next` does not move forward, or after `max_pages`.
+        (`cystack.io`, not `api.cystack.io`). Paging reads to DRF's own end, a null `next` or
+        an empty page (fact sheet "Pagination"); an item seen on an earlier page is not listed
+        twice. A `next` that does not lead past the page read, a page repeating the one before
+        or bringing only items already read, or far more pages than `count` announces raises
+        `PagingError` (exit 3). `first_page_only` reads the first page alone.
         """
         items: list[Mapping[str, Any]] = []
         seen: set[str] = set()
+        guard = PageGuard(self.display_name, path, PAGE_SIZE)
         page: int | None = 1
-        for _ in range(max_pages):
-            assert page is not None
+        while page is not None:
             body = self.http.json("GET", path, params={**params, "page": page})
             results, count, following = _page_parts(body, path)
+            link = following if isinstance(following, str) and following else None
+            guard.page(tuple(_item_key(item) for item in results), total=count, link=link)
             fresh = [item for item in results if _item_key(item) not in seen]
+            if results and not fresh:
+                guard.repeated()
             seen.update(_item_key(item) for item in fresh)
             items.extend(fresh)
-            done = not fresh or (count is not None and len(items) >= count)
-            page = None if done else _next_page(following, page, path)
-            if page is None:
-                return items
-        logger.warning("CyStack %s: stopped after %d pages", path, max_pages)
+            if not results or first_page_only:
+                break
+            page = _next_page(following, page, guard)
         return items
 
     def _scans(
-        self, target: Target, filters: Mapping[str, str], max_pages: int = MAX_PAGES
+        self, target: Target, filters: Mapping[str, str], *, first_page_only: bool = False
     ) -> list[Mapping[str, Any]]:
         """List items of `target`'s scans (`GET /scans`, filtered by `q` and `status`)."""
         params = dict(filters)
         if target.address:
             params["q"] = _search_term(target.address)
-        items = self._paged("scans", params, max_pages=max_pages)
+        items = self._paged("scans", params, first_page_only=first_page_only)
         return [item for item in items if _target_id(item) == target.id and _href_id(item)]
 
     # Looking scans up.
@@ -278,8 +284,11 @@ class CyStackProvider(Provider):
                 for status in (*LIVE, ENDING)
                 for item in self._scans(resolved, {"status": status})
             ),
-            # Newest first: a scan created seconds ago is on the first page.
-            *self._scans(resolved, {"status": "Stopped", "ordering": "-start_time"}, max_pages=1),
+            # Newest first: a scan created seconds ago is on the first page (the stopped scans
+            # of a target's history are not all read for it).
+            *self._scans(
+                resolved, {"status": "Stopped", "ordering": "-start_time"}, first_page_only=True
+            ),
         ]
         for item in candidates:
             scan_id = _href_id(item)
@@ -393,9 +402,10 @@ class CyStackProvider(Provider):
         detail: Mapping[str, Any] = {}
         findings: list[Finding] = []
         notes: dict[str, str] = {}
+        short = ""
         try:
             detail = self._scan(scan.scan_id)
-            findings, notes = self._findings(detail, scan)
+            findings, notes, short = self._findings(detail, scan)
         except ProviderError as exc:
             if progress.status is ScanStatus.COMPLETED:
                 raise
@@ -413,16 +423,20 @@ class CyStackProvider(Provider):
             console_url=scan.console_url,
             message=progress.message,
             details={**_scan_details(detail), **notes},
+            shortfall=short,
         )
 
     def _findings(
         self, detail: Mapping[str, Any], scan: ScanRef
-    ) -> tuple[list[Finding], dict[str, str]]:
+    ) -> tuple[list[Finding], dict[str, str], str]:
+        """The findings, notes for the report, and how they fall short of the listed ones."""
         hrefs = detail.get("vuln_href")
         if not isinstance(hrefs, list):
             raise UnexpectedResponseError(f"cystack scan {scan.scan_id}: no vuln_href list")
-        ids = list(dict.fromkeys(_id_in(_text(href), "vulnerabilities") for href in hrefs))
-        bodies = parallel_map(self._vulnerability, [i for i in ids if i], DETAIL_WORKERS)
+        listed = [_id_in(_text(href), "vulnerabilities") for href in hrefs]
+        ids = list(dict.fromkeys(listed))
+        wanted = [i for i in ids if i]
+        bodies = parallel_map(self._vulnerability, wanted, DETAIL_WORKERS)
         address = _text(_mapping(detail.get("target")).get("address")) or _text(
             scan.extra.get("address")
         )
@@ -430,7 +444,16 @@ class CyStackProvider(Provider):
         notes = {"vulnerabilities_reported": str(len(hrefs)), "details_fetched": str(len(bodies))}
         if len(findings) < len(hrefs):
             notes["findings_skipped"] = str(len(hrefs) - len(findings))
-        return findings, notes
+        # Every listed vulnerability must become a finding: one that vanished (404) or cannot be
+        # read is a finding the gate did not see, and the result is incomplete.
+        fetched = sum(body is not None for body in bodies)
+        unusable = fetched - len(findings) + listed.count("")
+        short = shortfall(
+            self.display_name, [("vulnerabilities", len(wanted), fetched)], unreadable=unusable
+        )
+        if short:
+            logger.warning("CyStack scan %s: %s", scan.scan_id, short)
+        return findings, notes, short
 
     def _vulnerability(self, vuln_id: str) -> Any:
         """One detail; None when it vanished (404). Retried by the `HttpClient` like any GET."""
@@ -465,7 +488,8 @@ class CyStackProvider(Provider):
         false_positive = raw.get("false_positive") is True
         return Finding.create(
             provider=self.name,
-            rule_id=_text(raw.get("plugin_name")) or name,
+            # Without a plugin name `Finding.create` makes the rule id from the name.
+            rule_id=_text(raw.get("plugin_name")),
             title=name,
             severity=severity,
             # `urls` may be `["None"]` (fact sheet): the whole target is affected then.
@@ -564,15 +588,17 @@ def _page_parts(body: Any, path: str) -> tuple[list[Mapping[str, Any]], int | No
     raise UnexpectedResponseError(f"cystack {path}: the answer has no `results` list")
 
 
-def _next_page(following: Any, page: int, path: str) -> int | None:
-    """The page number `next` names; None at the end or when it does not move forward."""
+def _next_page(following: Any, page: int, guard: PageGuard) -> int | None:
+    """The page number `next` names; None at the end (a null `next`).
+
+    A `next` naming no page after `page` would read the same pages again: `PagingError`.
+    """
     if not isinstance(following, str) or not following:
         return None
     values = parse_qs(urlsplit(following).query).get("page", [""])
     number = _integer(values[0])
     if number is None or number <= page:
-        logger.warning("CyStack %s: `next` does not lead past page %d; stopped there", path, page)
-        return None
+        guard.fail(f"`next` does not lead past page {page}: {one_line(following, 200)}")
     return number
 
 

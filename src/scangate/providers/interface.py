@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from scangate.http import HttpClient
+import requests
+
+from scangate.http import HttpClient, Refusal
 from scangate.model import ScanId, ScanResult, ScanStatus
 from scangate.policy import ProviderSettings
 
@@ -114,6 +116,17 @@ class Provider(ABC):
         self.settings = settings
         self.env = env
         self.http = http
+        http.refusal = type(self).refusal
+
+    @staticmethod
+    def refusal(response: requests.Response, body: Any) -> Refusal | None:
+        """Read a refused request: a plan limit that clears by itself (`BUSY`: the start is
+        queued), one that will not clear within the run (`FINAL`), or the request rate (`RATE`).
+
+        `body` is the parsed JSON (None when it is not JSON). None means the default reading:
+        a 429, or a 503 with `Retry-After`, is the request rate; anything else a plain error.
+        """
+        return None
 
     @property
     def options(self) -> Mapping[str, Any]:

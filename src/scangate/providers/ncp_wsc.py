@@ -12,6 +12,7 @@ import html
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -29,7 +30,7 @@ from scangate.errors import (
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient
+from scangate.http import HttpClient, Refusal, RefusalKind
 from scangate.model import Finding, ScanId, ScanResult, ScanStatus, Severity
 from scangate.policy import ProviderSettings
 from scangate.providers.interface import (
@@ -40,6 +41,7 @@ from scangate.providers.interface import (
     ScanRef,
     StartAttempt,
 )
+from scangate.providers.paging import PageGuard, by_severity, shortfall
 from scangate.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -48,10 +50,10 @@ ACCESS_KEY = "NCP_ACCESS_KEY"
 SECRET_KEY = "NCP_SECRET_KEY"
 CREDENTIALS = f"{ACCESS_KEY} + {SECRET_KEY}"
 
+RISK_LEVELS = ("High", "Medium", "Low")
+"""`RiskLevel` values and the levels `Classify_byRisk_Level` counts (fact sheet "getReport")."""
 PAGE_LIMIT = 50
 """`limit` of every search; the documented example uses 10 and no maximum is published."""
-MAX_PAGES = 100
-"""Stop paging after this many pages: a server that ignores `page` cannot loop us."""
 FIND_TRIES = 3
 """Memo searches for a job just created before concluding it does not exist (each createJob is
 billed, so a job that is slow to appear must not be mistaken for none)."""
@@ -286,6 +288,21 @@ class NcpWscProvider(Provider):
         code, message, details = found
         return f"errorCode {code}: {message}" + (f" ({details})" if details else "")
 
+    @staticmethod
+    def refusal(response: requests.Response, body: Any) -> Refusal | None:
+        """See `Provider.refusal`: the gateway's HTTP 429 `Quota Exceeded` (errorCode 400) does
+        not clear within a run; `Throttle Limited` (410) and `Rate Limited` (420) are the
+        request rate (fact sheet "Errors" 1). NCP documents no concurrent-job limit.
+        """
+        found = _error_of(body)
+        if response.status_code == 429 and found is not None and found[0] == "400":
+            return Refusal(
+                kind=RefusalKind.FINAL,
+                hint="the API Gateway quota of this NCP account is used up; wait for it to "
+                "reset or raise it in the NCP console",
+            )
+        return None
+
     # Signed requests (fact sheet "Request signing", "Common response wrapper", "Errors").
 
     def _headers(self, method: str, uri: str) -> dict[str, str]:
@@ -409,7 +426,7 @@ class NcpWscProvider(Provider):
 
     def _search_page(
         self, kind: str, keyword: str, code: int | None, page: int
-    ) -> tuple[list[Mapping[str, Any]], int]:
+    ) -> tuple[list[Mapping[str, Any]], int | None]:
         # All five keys are required; `statusCode` null lists every state (fact sheet).
         body = {
             "searchType": kind,
@@ -421,13 +438,20 @@ class NcpWscProvider(Provider):
         return _records(self._call("POST", "jobs/search", body=body, read=True), page)
 
     def _jobs(self, kind: str, keyword: str, code: int | None) -> Iterator[Mapping[str, Any]]:
-        """Every job a search lists, page after page (newest first)."""
-        for page in range(1, MAX_PAGES + 1):
+        """Every job a search lists, page after page (newest first), to the last page.
+
+        The last page is the announced one (`total_page_cnt`, else from `total_cnt`) or an
+        empty one (fact sheet "getJobs"); a looping search raises `PagingError` (exit 3).
+        """
+        guard = PageGuard(self.display_name, "job search", PAGE_LIMIT)
+        page = 0
+        while True:
+            page += 1
             records, pages = self._search_page(kind, keyword, code, page)
+            guard.page(_signature(records), pages=pages)
             yield from records
-            if not records or page >= pages:
+            if not records or (pages is not None and page >= pages):
                 return
-        logger.warning("NCP WSC search: stopped after %d pages", MAX_PAGES)
 
     def _find(self, scan: ScanRef, code: int | None) -> Mapping[str, Any] | None:
         """The search record of `scan` among the jobs in state `code` (any state when None)."""
@@ -464,13 +488,17 @@ class NcpWscProvider(Provider):
 
     def attach(self, scan_id: str, target: str) -> ScanRef:
         """See `Provider.attach`: the job is looked up in `getJobs` to learn its memo."""
-        for page in range(1, MAX_PAGES + 1):
+        guard = PageGuard(self.display_name, "job list", PAGE_LIMIT)
+        page = 0
+        while True:
+            page += 1
             query = {"limit": PAGE_LIMIT, "page": page}
             records, pages = _records(self._call("GET", "jobs", query=query, read=True), page)
+            guard.page(_signature(records), pages=pages)
             for record in records:
                 if _id(record) == scan_id:
                     return self._ref(record, target)
-            if not records or page >= pages:
+            if not records or (pages is not None and page >= pages):
                 break
         raise ProviderError(
             f"NCP WSC lists no job {one_line(scan_id, 40)}",
@@ -597,11 +625,12 @@ class NcpWscProvider(Provider):
         record = self._records.get(scan.scan_id, {})
         findings: list[Finding] = []
         notes: dict[str, str] = {}
+        short = ""
         if progress.status is ScanStatus.COMPLETED:
             resource = self._call("GET", f"jobs/{quote(scan.scan_id, safe='')}/report", read=True)
             if not isinstance(resource, Mapping):
                 raise UnexpectedResponseError(f"NCP WSC report of job {scan.scan_id} is empty")
-            findings, notes = self._report(resource, scan)
+            findings, notes, short = self._report(resource, scan, record)
         return ScanResult(
             provider=self.name,
             scanner=self.display_name,
@@ -615,11 +644,13 @@ class NcpWscProvider(Provider):
             console_url=scan.console_url,
             message=progress.message,
             details={**_record_details(record), **notes},
+            shortfall=short,
         )
 
     def _report(
-        self, resource: Mapping[str, Any], scan: ScanRef
-    ) -> tuple[list[Finding], dict[str, str]]:
+        self, resource: Mapping[str, Any], scan: ScanRef, record: Mapping[str, Any]
+    ) -> tuple[list[Finding], dict[str, str], str]:
+        """The report's findings, notes, and how they fall short of the counts it announces."""
         details = resource.get("Details")
         if details in (None, "", [], {}):
             details = {}
@@ -630,6 +661,7 @@ class NcpWscProvider(Provider):
         findings: list[Finding] = []
         seen: set[str] = set()
         skipped = 0
+        by_category: Counter[str] = Counter()
         for category, block in details.items():
             found, lost = self._category(str(category), block, _text(advice.get(category)), scan)
             skipped += lost
@@ -638,10 +670,15 @@ class NcpWscProvider(Provider):
                     continue  # `vuln_key` is unique per vulnerability (fact sheet)
                 seen.add(key)
                 findings.append(finding)
+                by_category[str(category)] += 1
         notes = _report_details(resource, len(findings))
         if skipped:
             notes["findings_skipped"] = str(skipped)
-        return findings, notes
+        counts = _announced(resource, record, findings, by_category)
+        short = shortfall(self.display_name, counts, unreadable=skipped)
+        if short:
+            logger.warning("NCP WSC job %s: %s", scan.scan_id, short)
+        return findings, notes, short
 
     def _category(
         self, category: str, block: Any, advice: str, scan: ScanRef
@@ -771,8 +808,8 @@ def _payload(body: Any) -> Any:
     return body.get("resource")
 
 
-def _records(payload: Any, page: int) -> tuple[list[Mapping[str, Any]], int]:
-    """The `record_data` of a getJobs/searchJobs answer and its page count."""
+def _records(payload: Any, page: int) -> tuple[list[Mapping[str, Any]], int | None]:
+    """The `record_data` of a getJobs/searchJobs answer and its page count (None: unknown)."""
     if payload is None:
         return [], 0
     if isinstance(payload, list):
@@ -788,8 +825,13 @@ def _records(payload: Any, page: int) -> tuple[list[Mapping[str, Any]], int]:
     pages = _integer(payload.get("total_page_cnt"))
     if pages is None:
         total = _integer(payload.get("total_cnt"))
-        pages = math.ceil(total / PAGE_LIMIT) if total is not None else page + 1
+        pages = math.ceil(total / PAGE_LIMIT) if total is not None else None
     return records, pages
+
+
+def _signature(records: list[Mapping[str, Any]]) -> tuple[str, ...]:
+    """What tells one page of jobs from another, for `PageGuard`."""
+    return tuple(_id(record) or repr(record) for record in records)
 
 
 def _new_id(payload: Any) -> str:
@@ -945,6 +987,31 @@ def _record_details(record: Mapping[str, Any]) -> dict[str, str]:
     return {key: one_line(value, 200) for key, value in details.items() if value}
 
 
+def _announced(
+    resource: Mapping[str, Any],
+    record: Mapping[str, Any],
+    findings: list[Finding],
+    by_category: Counter[str],
+) -> list[tuple[str, int | None, int]]:
+    """(what, announced, fetched) for `shortfall`: the report's `Classify_byRisk_Level` total
+    (or the job's `scan_cnt`, the larger) and levels, and `Classify_byRisk_Vulnerability`
+    per category (fact sheet "getReport" counts, "getJobs" `scan_cnt`)."""
+    levels = _mapping(resource.get("Classify_byRisk_Level"))
+    announced = (_integer(levels.get("Total")), _integer(record.get("scan_cnt")))
+    totals = [n for n in announced if n is not None]
+    risks = {Severity.parse(level): _integer(levels.get(level)) for level in RISK_LEVELS}
+    counts = [("findings", max(totals) if totals else None, len(findings))]
+    counts += by_severity(risks, findings)
+    for category, count in _mapping(resource.get("Classify_byRisk_Vulnerability")).items():
+        what = f"findings in category {one_line(str(category), 80)!r}"
+        counts.append((what, _integer(count), by_category[str(category)]))
+    return counts
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _report_details(resource: Mapping[str, Any], parsed: int) -> dict[str, str]:
     notes = {"findings_parsed": str(parsed)}
     counts = resource.get("Classify_byRisk_Level")
@@ -953,9 +1020,6 @@ def _report_details(resource: Mapping[str, Any], parsed: int) -> dict[str, str]:
             number = _integer(counts.get(key))
             if number is not None:
                 notes[f"reported_{key.lower()}"] = str(number)
-        total = _integer(counts.get("Total"))
-        if total is not None and total != parsed:
-            logger.warning("NCP WSC report counts %d vulnerabilities, lists %d", total, parsed)
     for key, name in (("Crawl_Time", "crawl_time"), ("Scan_Time", "scan_time")):
         if _text(resource.get(key)):
             notes[name] = one_line(_text(resource.get(key)), 100)

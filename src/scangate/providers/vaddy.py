@@ -18,6 +18,7 @@ import requests
 from scangate.errors import (
     AmbiguousStartError,
     ExitStatus,
+    ProviderBusyError,
     ProviderError,
     UnexpectedResponseError,
 )
@@ -32,6 +33,7 @@ from scangate.providers.interface import (
     ScanRef,
     StartAttempt,
 )
+from scangate.providers.paging import PageGuard, shortfall
 from scangate.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -54,10 +56,10 @@ PLAN_SCAN_TYPES = (
 RULE_ID = "vaddy-alert"
 """The rule of every count-only finding (design §9 "Count-only providers (VAddy)")."""
 MAX_ALERT_FINDINGS = 10_000
-"""Most findings made from one `alert_count`; the count itself is always reported in full."""
+"""Most findings made from one `alert_count` (memory, against an absurd count); the count is
+always reported in full, and a count above this makes the result incomplete."""
 CRAWL_PAGE = 30
 """Crawl search answers at most 30 items a page (fact sheet "GET /v2/crawl")."""
-MAX_CRAWL_PAGES = 20
 RUNCHECK = "runcheck"
 """`ScanRef.extra` key of a handle on "the scan runcheck reports", which has no id."""
 
@@ -77,10 +79,12 @@ _STATUSES = {
 """Documented: `scanning`, `finish`, `canceled` (one "l"); `cancelled` is a lenient spelling."""
 
 
-class VAddyBusyError(ProviderError):
+class VAddyBusyError(ProviderBusyError):
     """VAddy refused to start because the project already has a scan running (exit 4).
 
-    A busy target is an incomplete scan, not a provider failure (design §9 "Faults").
+    A busy target is an incomplete scan, not a provider failure (design §9 "Faults"). VAddy
+    runs one scan per project (fact sheet "Basics", Concurrency): under `if_running: wait`
+    the runner queues the start until the project is free, as it does for a plan's limits.
     """
 
     exit_status = ExitStatus.SCAN_INCOMPLETE
@@ -210,6 +214,10 @@ class VAddyProvider(Provider):
                 f"VAddy refused to start: a scan is already running on project {project} ({said})",
                 hint="VAddy runs one scan per project; set scan.if_running: wait, or cancel "
                 "the running scan in the VAddy console",
+                queue=f"project {project} to be free",
+                usage="a scan is running on it",
+                per_target=True,
+                start_refused=True,
             )
         if re.search(r"crawl", said, re.IGNORECASE):
             return self._crawl_refusal(said, project)
@@ -255,15 +263,21 @@ class VAddyProvider(Provider):
         item (fact sheet "Official client behaviour: go-vaddy", "Crawl handling").
         """
         first: Mapping[str, Any] | None = None
-        for page in range(1, MAX_CRAWL_PAGES + 1):
+        guard = PageGuard(self.display_name, "crawl search", CRAWL_PAGE)
+        page = 0
+        while True:
+            page += 1
             params = {"project_id": project, "search_label": label, "page": str(page)}
             body = self._get("crawl", {**params, "sort": "desc"})
             items = [i for i in _list(body.get("items")) if _text(i.get("id"))]
+            total = _integer(body.get("total"))
+            guard.page(tuple(_text(i.get("id")) for i in items), total=total)
             first = first or (items[0] if items else None)
             exact = next((i for i in items if _text(i.get("label")) == label), None)
             if exact is not None:
                 return _text(exact.get("id"))
-            if len(items) < CRAWL_PAGE or page * CRAWL_PAGE >= (_integer(body.get("total")) or 0):
+            # The end: a short page, or the announced `total` read (fact sheet "GET /v2/crawl").
+            if len(items) < CRAWL_PAGE or (total is not None and page * CRAWL_PAGE >= total):
                 break
         if first is None:
             raise ProviderError(
@@ -402,6 +416,8 @@ class VAddyProvider(Provider):
             console_url=console,
         )
         zone = _zone(body.get("timezone"))
+        findings = self._alerts(scan.target, summary)
+        short = shortfall(self.display_name, [("alerts", alerts, len(findings))])
         return ScanResult(
             provider=self.name,
             scanner=self.display_name,
@@ -411,19 +427,26 @@ class VAddyProvider(Provider):
             completeness=complete,
             started_at=_parse_time(body.get("start_time"), zone) or scan.created_at,
             finished_at=_parse_time(body.get("end_time"), zone),
-            findings=self._alerts(scan.target, summary),
+            findings=findings,
             count_summary=summary,
             console_url=console,
             message=message,
             details=self._details(body, complete),
+            shortfall=f"{short} (scangate makes at most {MAX_ALERT_FINDINGS})" if short else "",
         )
 
     def _alerts(self, project: str, summary: CountSummary) -> tuple[Finding, ...]:
-        """One finding per alert; fingerprints `vaddy:<project_id>:<n>` compare counts."""
+        """One finding per alert; fingerprints `vaddy:<project_id>:<n>` compare counts.
+
+        Their identity holds nothing of one scan: the title numbers the alert, the location is
+        the project (no URL: the console link, which names the scan, is `console_url`).
+        """
         made = min(summary.alert_count, MAX_ALERT_FINDINGS)
         if made < summary.alert_count:
             logger.warning(
-                "VAddy reports %d alerts; gating on the first %d", summary.alert_count, made
+                "VAddy reports %d alerts; findings made for the first %d only (incomplete)",
+                summary.alert_count,
+                made,
             )
         checks = ", ".join(summary.checks) or "(not listed)"
         where = summary.console_url or "the VAddy console"
@@ -436,9 +459,8 @@ class VAddyProvider(Provider):
             Finding.create(
                 provider=self.name,
                 rule_id=RULE_ID,
-                title=f"VAddy alert {n} of {summary.alert_count} (details in the VAddy console)",
+                title=f"VAddy alert {n} (details in the VAddy console)",
                 severity=self.settings.unrated_severity,
-                url=summary.console_url,
                 fingerprint=f"vaddy:{project}:{n}",
                 description=description,
                 remediation="Open the scan result in the VAddy console for each alert's page, "

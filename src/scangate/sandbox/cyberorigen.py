@@ -36,7 +36,9 @@ from scangate.sandbox.wire import BadRequest, Handler, Request, Response, Route,
 
 RATE_WINDOW = 3600.0
 """[FS] "Rate limits": the headers describe the hourly window (INFERRED there)."""
-OPTIONS = frozenset({"plan", "used_this_month", "token_lifetime", "rate_limit"})
+OPTIONS = frozenset(
+    {"plan", "used_this_month", "token_lifetime", "rate_limit", "unlisted", "ignore_page"}
+)
 """Keys a scenario's `options.cyberorigen` block may set."""
 
 
@@ -67,13 +69,17 @@ class CyberOrigenEmulator(Emulator):
         Keyword arguments override the scenario's `options.cyberorigen` block: `plan`
         (`startup`, `professional` (default) or `enterprise`), `used_this_month` (scans already
         used), `token_lifetime` (seconds), `rate_limit` (requests per hour instead of the
-        plan's) and `api_keys` (key to permissions).
+        plan's) and `api_keys` (key to permissions). Two broken servers are scenario options
+        only: `unlisted: N` leaves the last N findings off the pages while `total` and the
+        scan's counts still include them, and `ignore_page: true` answers page 1 to every page.
         """
         options = self._options(scenario)
         self.plan = self._plan(_pick(plan, options, "plan", "professional"), scenario)
         self.used_this_month = int(_pick(used_this_month, options, "used_this_month", 0))
         lifetime = scenario.token_lifetime or TOKEN_LIFETIME
         self.rate_limit = int(_pick(rate_limit, options, "rate_limit", self.plan.requests_per_hour))
+        self.unlisted = _count(options.get("unlisted", 0), scenario, "unlisted")
+        self.ignore_page = options.get("ignore_page", False) is True
         self.accounts = Accounts(
             plan=self.plan,
             clock=clock or SystemClock(),
@@ -342,8 +348,10 @@ class CyberOrigenEmulator(Emulator):
             for finding in scan.found(self.clock.monotonic())
             if severity in (None, finding["severity"]) and status in (None, finding["status"])
         ]
+        listed = items[: max(0, len(items) - self.unlisted)]
+        page = 1 if self.ignore_page else page
         # Only `items` and `total` are documented; page/per_page are INFERRED [FS] "findings".
-        page_items = items[(page - 1) * per_page : page * per_page]
+        page_items = listed[(page - 1) * per_page : page * per_page]
         return respond(200, {"items": page_items, "total": len(items)})
 
     def _schedule_list(self, request: Request) -> Response:
@@ -380,6 +388,14 @@ class CyberOrigenEmulator(Emulator):
 def _paging(request: Request) -> tuple[int, int]:
     """`page` (default 1) and `per_page` (default 20, max 100) ([FS] "list & pagination")."""
     return request.int_arg("page", 1, low=1), request.int_arg("per_page", 20, low=1, high=100)
+
+
+def _count(value: Any, scenario: Scenario, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: options.cyberorigen.{key}: expected an integer >= 0"
+        )
+    return value
 
 
 def _pick(explicit: Any, options: Mapping[str, Any], key: str, default: Any) -> Any:

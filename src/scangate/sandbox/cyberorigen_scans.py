@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def create_problem(body: Mapping[str, Any]) -> str:
 
 
 def finding_json(finding: ScenarioFinding) -> dict[str, Any]:
-    """A scenario finding in CyberOrigen's shape, without `detected_at`.
+    """A scenario finding in CyberOrigen's shape, without `detected_at` (`ScanRecord` adds it).
 
     CyberOrigen has no rule, method, parameter, CWE or evidence fields; those are dropped.
     """
@@ -97,6 +98,7 @@ class Planted:
 
     offset: float
     body: Mapping[str, Any]
+    """The wire JSON, `detected_at` included; shared, never changed once planted."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,10 @@ class ScanRecord:
     ) -> ScanRecord:
         """Create a new scan whose `findings` are detected evenly over its running time."""
         start, span = duration * PENDING_SHARE, duration * (1 - PENDING_SHARE)
+        offsets = [start + span * (n + 1) / (len(findings) + 1) for n in range(len(findings))]
         planted = tuple(
-            Planted(start + span * (n + 1) / (len(findings) + 1), finding_json(finding))
-            for n, finding in enumerate(findings)
+            Planted(offset, {**finding_json(finding), "detected_at": iso(created_at + offset)})
+            for offset, finding in zip(offsets, findings, strict=True)
         )
         return cls(
             f"scan_{secrets.token_hex(6)}",
@@ -207,14 +210,15 @@ class ScanRecord:
         """Stop the scan at clock time `now` (it then reads `cancelled`)."""
         self.stopped = now - self.created
 
-    def found(self, now: float) -> list[dict[str, Any]]:
-        """The findings detected by `now`, in detection order, with `detected_at`."""
+    def found(self, now: float) -> list[Mapping[str, Any]]:
+        """The findings detected by `now`, in detection order, with `detected_at`.
+
+        Planted in detection order, so the detected ones are a prefix: found by bisection,
+        which keeps a page of a 20,000-finding scan cheap.
+        """
         elapsed = self.state(now).elapsed
-        return [
-            {**planted.body, "detected_at": iso(self.created_at + planted.offset)}
-            for planted in self.findings
-            if planted.offset <= elapsed
-        ]
+        detected = bisect_right(self.findings, elapsed, key=lambda planted: planted.offset)
+        return [planted.body for planted in self.findings[:detected]]
 
     def summary(self, now: float) -> dict[str, Any]:
         """A list item (the fact sheet's `GET /scans` item fields)."""

@@ -29,8 +29,10 @@ from scangate.sandbox.scenario import Fault, Scenario, ScenarioError
 from scangate.sandbox.wire import BadRequest, Request, Response, Route, Router, respond
 
 SHAPES = ("documented", "implementation")
-OPTIONS = frozenset({"shape", "plan", "token_lifetime", "result_error"})
-"""Keys a scenario's `options.cybersecpro` block may set."""
+OPTIONS = frozenset(
+    {"shape", "plan", "token_lifetime", "result_error", "minute", "daily_scans", "unlisted"}
+)
+"""Keys a scenario's `options.cybersecpro` block may set (`unlisted: N`: see `_unlist`)."""
 DEFAULT_PLAN = "professional"
 """API keys need the professional or enterprise plan [FS "Basics"]; the sandbox hands out one."""
 IMPLEMENTATION_RETRY_AFTER = 60
@@ -59,6 +61,8 @@ class CyberSecProEmulator(Emulator):
         plan: str | None = None,
         token_lifetime: float | None = None,
         result_error: str | None = None,
+        minute: float | None = None,
+        daily_scans: int | None = None,
     ) -> None:
         """Create a new `CyberSecProEmulator` playing `scenario`.
 
@@ -67,6 +71,12 @@ class CyberSecProEmulator(Emulator):
         or `enterprise`), `token_lifetime` (seconds an access JWT lives; else the scenario's
         `token_lifetime`, else 1 hour) and `result_error` (the result endpoint then answers
         HTTP 200 `{"error": result_error}`, as the implementation does for some failures).
+
+        `minute` (seconds, default 60) shortens the emulator's minute for every per-minute limit
+        (the plan's requests and burst refill, 5 starts, 5 login attempts, the implementation's
+        `Retry-After: 60`), keeping each count per minute: many jobs on one account can then be
+        tested in seconds at the plan's ratios. `daily_scans` replaces the plan's daily scan
+        limit (the trial's 3).
         """
         options = _options(scenario)
         self.shape = _choice(_pick(shape, options, "shape", SHAPES[0]), SHAPES, "shape", scenario)
@@ -77,15 +87,20 @@ class CyberSecProEmulator(Emulator):
             _pick(token_lifetime, options, "token_lifetime", scenario.token_lifetime), scenario
         )
         self.result_error = _pick(result_error, options, "result_error", None)
+        self.minute = _positive(_pick(minute, options, "minute", 60.0), "minute", scenario)
+        daily = _pick(daily_scans, options, "daily_scans", None)
+        if daily is not None:
+            daily = int(_positive(daily, "daily_scans", scenario))
         base_clock = clock or SystemClock()
         self.accounts = Accounts(
             plan=self.plan,
             clock=base_clock,
             documented=self.documented,
+            minute=self.minute,
             **({"token_lifetime": lifetime} if lifetime else {}),
         )
-        self.limiter = PlanLimiter(self.plan, base_clock)
-        self.starts = StartLimits(self.plan, base_clock)
+        self.limiter = PlanLimiter(self.plan, base_clock, window=self.minute)
+        self.starts = StartLimits(self.plan, base_clock, window=self.minute, daily=daily)
         self._scans: dict[str, ScanRecord] = {}
         super().__init__(scenario, clock=base_clock)
 
@@ -125,9 +140,8 @@ class CyberSecProEmulator(Emulator):
                 wait = self.limiter.admit()
                 if wait is not None:
                     # [R] always says 60 s, whatever the wait; the documented limits say when.
-                    return self.rate_limited(
-                        IMPLEMENTATION_RETRY_AFTER if not self.documented else wait
-                    )
+                    flat = IMPLEMENTATION_RETRY_AFTER * self.minute / 60.0
+                    return self.rate_limited(flat if not self.documented else wait)
                 if route.category not in _PUBLIC:
                     self.accounts.authorize(request)
                 return route.handler(request)
@@ -237,7 +251,7 @@ class CyberSecProEmulator(Emulator):
         if self.result_error:
             return respond(200, {"error": self.result_error})
         body = scan.result_documented(now) if self.documented else scan.result_implementation(now)
-        return respond(200, body)
+        return respond(200, _unlist(body, self.scenario))
 
     def _cancel(self, request: Request) -> Response:
         scan = self._scans.get(request.params["scan_id"])
@@ -271,6 +285,18 @@ class CyberSecProEmulator(Emulator):
         return respond(200, {"data": items, "pagination": pagination})
 
 
+def _unlist(body: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
+    """The scenario option `unlisted: N`: a broken result listing N fewer vulnerabilities than
+    its counts (`findings` [S0], the tool `summary` [R]) say."""
+    count = scenario.options_for("cybersecpro").get("unlisted", 0)
+    execution = body.get("execution_result")
+    holder = execution["findings"] if isinstance(execution, dict) else body
+    listed = holder.get("vulnerabilities")
+    if count and isinstance(listed, list):
+        holder["vulnerabilities"] = listed[: max(0, len(listed) - count)]
+    return body
+
+
 def _options(scenario: Scenario) -> Mapping[str, Any]:
     options = scenario.options_for("cybersecpro")
     for key in options:
@@ -279,6 +305,11 @@ def _options(scenario: Scenario) -> Mapping[str, Any]:
                 f"scenario {scenario.name!r}: options.cybersecpro.{key}: unknown key",
                 hint=f"allowed keys: {', '.join(sorted(OPTIONS))}",
             )
+    unlisted = options.get("unlisted", 0)
+    if isinstance(unlisted, bool) or not isinstance(unlisted, int) or unlisted < 0:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: options.cybersecpro.unlisted: expected an integer >= 0"
+        )
     return options
 
 
@@ -289,6 +320,14 @@ def _choice(value: object, allowed: tuple[str, ...], key: str, scenario: Scenari
             + ", ".join(allowed)
         )
     return value
+
+
+def _positive(value: object, key: str, scenario: Scenario) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: options.cybersecpro.{key}: must be a positive number"
+        )
+    return float(value)
 
 
 def _lifetime(value: object, scenario: Scenario) -> float | None:

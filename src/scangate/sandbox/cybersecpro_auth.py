@@ -118,16 +118,19 @@ class Accounts:
         clock: Clock,
         documented: bool,
         token_lifetime: float = ACCESS_LIFETIME,
+        minute: float = 60.0,
     ) -> None:
         """Create new `Accounts` on `plan`.
 
         `documented` selects the published login answer (no refresh token) over the
-        implementation's; `token_lifetime` is the access JWT's life in seconds.
+        implementation's; `token_lifetime` is the access JWT's life in seconds; `minute` is the
+        window of the login-attempts limit, in seconds (see `cybersecpro_limits`).
         """
         self.plan = plan
         self.clock = clock
         self.documented = documented
         self.token_lifetime = token_lifetime
+        self.minute = minute
         self.user_id = str(uuid.uuid4())
         self.org_id = str(uuid.uuid4())
         self._tokens: dict[str, _Token] = {}
@@ -168,7 +171,7 @@ class Accounts:
         if not isinstance(email, str) or not isinstance(password, str) or not email:
             raise reject(400, "Email and password required")  # wording INFERRED
         now = self.clock.monotonic()
-        while self._attempts and self._attempts[0] <= now - 60:
+        while self._attempts and self._attempts[0] <= now - self.minute:
             self._attempts.popleft()
         if len(self._attempts) >= LOGIN_ATTEMPTS:
             raise reject(429, "Too many login attempts")

@@ -30,7 +30,7 @@ from scangate.sandbox.wire import BadRequest, Request, Response, Route, Router, 
 
 PAGE_SIZE = 10
 """[FS] "Pagination": fixed 10 results per page."""
-OPTIONS = frozenset({"page_size", "stopping"})
+OPTIONS = frozenset({"page_size", "stopping", "extra_targets", "loop_next", "vanished"})
 """Keys a scenario's `options.cystack` block may set."""
 _SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
 
@@ -74,13 +74,22 @@ class CyStackEmulator(Emulator):
 
         Keyword arguments override the scenario's `options.cystack` block: `page_size` (10, as
         documented), `stopping` (seconds a scan stopped on CyStack's side reads `Stopping`) and
-        `api_keys` (the accepted keys; the sandbox key by default).
+        `api_keys` (the accepted keys; the sandbox key by default). Scenario options only:
+        `extra_targets: N` lists N more targets under `https://staging.example.com/extra/`
+        before the seeded ones (a lookup then pages past them), `loop_next: true` makes the
+        last page's `next` lead back to the first, and `vanished: N` makes the details of
+        each scan's last N vulnerabilities answer 404.
         """
         options = _options(scenario)
         self.page_size = _positive_int(_pick(page_size, options, "page_size", PAGE_SIZE), scenario)
         self.stopping = _seconds(_pick(stopping, options, "stopping", STOPPING_SECONDS), scenario)
         self.api_keys = frozenset(api_keys or (SANDBOX_API_KEY,))
-        self.targets = {target.id: target for target in TARGETS}
+        extra = _count(options.get("extra_targets", 0), scenario, "extra_targets")
+        self.loop_next = options.get("loop_next", False) is True
+        self.vanished = _count(options.get("vanished", 0), scenario, "vanished")
+        self.target_list = _extra_targets(extra) + TARGETS
+        self.targets = {target.id: target for target in self.target_list}
+        self._gone: set[str] = set()
         self._scans: dict[str, ScanRecord] = {}
         self._vulns: dict[str, tuple[ScanRecord, Planted]] = {}
         super().__init__(scenario, clock=clock)
@@ -150,7 +159,7 @@ class CyStackEmulator(Emulator):
     # -- targets ([FS] "GET /targets") ----------------------------------------------------
 
     def _targets(self, request: Request) -> Response:
-        items = [t for t in TARGETS if _search(request, (t.address,))]
+        items = [t for t in self.target_list if _search(request, (t.address,))]
         keys: dict[str, Callable[[Target], Any]] = {
             "target": lambda t: t.address,
             "verification": lambda t: t.verification,
@@ -195,6 +204,8 @@ class CyStackEmulator(Emulator):
         self._scans[scan_id] = scan
         for planted in scan.vulnerabilities:
             self._vulns[planted.body["id"]] = (scan, planted)
+        gone = scan.vulnerabilities[len(scan.vulnerabilities) - self.vanished :]
+        self._gone.update(planted.body["id"] for planted in gone if self.vanished)
         # 201 with the scan URL in `Location`; the body is INFERRED (the scan object).
         return respond(201, scan.detail(now), {"Location": f"{PREFIX}/scans/{scan_id}"})
 
@@ -271,7 +282,7 @@ class CyStackEmulator(Emulator):
         """A vulnerability its scan lists by now; 404 otherwise."""
         entry = self._vulns.get(vuln_id)
         now = self.clock.monotonic()
-        if entry is None or entry[1] not in entry[0].found(now):
+        if entry is None or vuln_id in self._gone or entry[1] not in entry[0].found(now):
             raise detail_error(404, "Not found.")
         return entry[1]
 
@@ -327,9 +338,10 @@ class CyStackEmulator(Emulator):
             page = 0
         if not 1 <= page <= last:
             raise detail_error(404, "Invalid page.")  # INFERRED DRF default
+        following = page + 1 if page < last else (1 if self.loop_next else None)
         body = {
             "count": len(items),
-            "next": self._link(request, page + 1) if page < last else None,
+            "next": self._link(request, following) if following is not None else None,
             "previous": self._link(request, page - 1) if page > 1 else None,
             "results": items[(page - 1) * self.page_size : page * self.page_size],
         }
@@ -438,6 +450,21 @@ def _options(scenario: Scenario) -> Mapping[str, Any]:
                 hint=f"allowed keys: {', '.join(sorted(OPTIONS))}",
             )
     return options
+
+
+def _extra_targets(count: int) -> tuple[Target, ...]:
+    return tuple(
+        Target(f"c0000000-0000-4000-8000-{n:012d}", f"https://staging.example.com/extra/{n}")
+        for n in range(1, count + 1)
+    )
+
+
+def _count(value: Any, scenario: Scenario, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: options.cystack.{key}: expected an integer >= 0"
+        )
+    return value
 
 
 def _positive_int(value: Any, scenario: Scenario) -> int:

@@ -71,6 +71,9 @@ class QuietHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
+    """The listen backlog: one emulator serves a whole CI matrix of clients connecting at once
+    (socketserver's default of 5 drops the rest of a herd's connections)."""
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], owner: Owner

@@ -58,8 +58,13 @@ SEARCH_KEYS = ("searchType", "searchKeyword", "statusCode", "limit", "page")
 """[FS] "searchJobs": every key is required."""
 MAX_LIMIT = 100
 """INFERRED: no maximum `limit` is published."""
-OPTIONS = frozenset({"service_error_status", "create_returns_id", "throttle", "api_call_fail"})
+OPTIONS = frozenset(
+    {"service_error_status", "create_returns_id", "throttle", "api_call_fail", "crowd", "unlisted"}
+)
 """Keys a scenario's `options.ncp-wsc` block may set."""
+CROWD_TARGET = "https://staging.example.com/"
+"""The start URL of the job `crowd` seeds, oldest of all (memo `CROWD_MEMO`)."""
+CROWD_MEMO = "sandbox-crowd-target"
 
 
 class Rejected(Exception):
@@ -115,7 +120,11 @@ class NcpWscEmulator(Emulator):
         `service_error_status` (400, the current English page, or 200, the older pages),
         `create_returns_id` (whether the createJob answer names the new `instanceNo`; INFERRED,
         off by default), `throttle` (requests per second before a 429 errorCode 410) and
-        `api_call_fail` (every Nth search answers service error 901).
+        `api_call_fail` (every Nth search answers service error 901). Scenario options only:
+        `crowd: N` seeds, before any client call, a job for `CROWD_TARGET` playing the
+        scenario and then N jobs of other pages of its host without findings, all in step (a
+        search for the target's running job then pages past N others); `unlisted: N` leaves
+        the last N findings out of a report's `Details` while its counts include them.
         """
         options = _options(scenario)
         pick = _Picker(scenario, options)
@@ -125,6 +134,8 @@ class NcpWscEmulator(Emulator):
         self.create_returns_id = pick.flag("create_returns_id", create_returns_id)
         self.throttle = pick.count("throttle", throttle, low=1)
         self.api_call_fail = pick.count("api_call_fail", api_call_fail, low=2)
+        crowd = pick.count("crowd", None, low=0) or 0
+        self.unlisted = pick.count("unlisted", None, low=0) or 0
         self.keys: dict[str, tuple[str, bool]] = {
             SANDBOX_ACCESS_KEY: (SANDBOX_SECRET_KEY, True),
             NO_WSC_ACCESS_KEY: (NO_WSC_SECRET_KEY, False),
@@ -135,6 +146,17 @@ class NcpWscEmulator(Emulator):
         self._next_id = 1_000_000_000 + secrets.randbelow(8_000_000_000)
         self._recent: deque[float] = deque()
         super().__init__(scenario, clock=clock)
+        if crowd:
+            self._seed_crowd(crowd)
+
+    def _seed_crowd(self, count: int) -> None:
+        """The `crowd` option: the target's job first (the oldest), then `count` others."""
+        body = {"VulnItems": ["ALL"], "UserAgent": "PC Chrome", "Speed": "1"}
+        self._new_job({**body, "StartUrl": CROWD_TARGET, "Memo": CROWD_MEMO})
+        for n in range(1, count + 1):
+            url = f"{CROWD_TARGET}crowd/{n}"
+            job = self._new_job({**body, "StartUrl": url, "Memo": f"sandbox-crowd-{n}"})
+            job.findings = ()
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -331,7 +353,7 @@ class NcpWscEmulator(Emulator):
         now = self.clock.monotonic()
         if job.state(now).code != 4:
             raise self.service_error(901, "API Call Fail")  # INFERRED [FS]: unfinished job
-        return respond(200, wrapper(job.report(now), key="resource"))
+        return respond(200, wrapper(job.report(now, self.unlisted), key="resource"))
 
 
 def _uri(request: Request) -> str:

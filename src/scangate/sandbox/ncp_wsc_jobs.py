@@ -185,10 +185,16 @@ class Job:
     def _end(self, state: JobState) -> float:
         return state.elapsed + (STOPPING if state.code == 93 else 0.0)
 
-    def report(self, now: float) -> dict[str, Any]:
-        """The getReport `resource` of a completed job ([FS] "getReport")."""
+    def report(self, now: float, unlisted: int = 0) -> dict[str, Any]:
+        """The getReport `resource` of a completed job ([FS] "getReport").
+
+        `unlisted` findings (the last ones) are counted but left out of `Details`, as a broken
+        report would.
+        """
         crawl_end = self._phases[2][2]
-        categories = _categories(self.reported())
+        reported = self.reported()
+        categories = _categories(reported)
+        listed = _categories(reported[: max(0, len(reported) - unlisted)])
         domain = _origin(self.start_url)
         return {
             "report_date": kst(self.created_at + self.duration),
@@ -205,8 +211,8 @@ class Job:
             "Scanned_Domain_List": [domain],
             "Not_Scanned_Domain_List": ["http://www.w3.org"],
             **_counts(categories, domain),
-            "Details": {name: group.details(domain) for name, group in categories.items()},
-            "Recommendation": {name: group.advice for name, group in categories.items()},
+            "Details": {name: group.details(domain) for name, group in listed.items()},
+            "Recommendation": {name: group.advice for name, group in listed.items()},
         }
 
 

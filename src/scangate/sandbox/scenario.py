@@ -40,6 +40,7 @@ _FINDING_KEYS = frozenset(
     " tool".split()
 )
 _FAULT_KEYS = frozenset("on kind after count retry_after status processed".split())
+_GENERATE_KEYS = frozenset({"count", "severity", "first"})
 
 
 class SandboxError(UsageError, ValueError):
@@ -178,7 +179,8 @@ def parse_scenario(data: object, *, name: str, source: str = "") -> Scenario:
     root = _Fields(data, name, "")
     fields = _Fields(_resolve_extends(root.data, name, seen=(name,)), name, "", _KEYS)
     findings = tuple(_finding(item) for item in fields.children("findings", _FINDING_KEYS))
-    findings += _generated(fields.integer("generate", 0, low=0))
+    generated, first = _generate(fields)
+    findings = generated + findings if first else findings + generated
     hostile = fields.flag("hostile", False)
     return Scenario(
         name=fields.text("name", name),
@@ -406,12 +408,28 @@ def _fault(fields: _Fields) -> Fault:
     )
 
 
-def _generated(count: int) -> tuple[ScenarioFinding, ...]:
-    """`generate: N` adds N synthetic findings (for pagination and size tests)."""
+def _generate(fields: _Fields) -> tuple[tuple[ScenarioFinding, ...], bool]:
+    """The `generate` findings, and whether they come before the listed ones.
+
+    `generate: N` adds N synthetic findings of every severity after the listed ones;
+    `generate: {count: N, severity: low, first: true}` gives them one severity and puts them
+    first (so that a listed finding can be the last one, on the last page).
+    """
+    if not isinstance(fields.data.get("generate"), dict):
+        return _generated(fields.integer("generate", 0, low=0)), False
+    spec = fields.child("generate", _GENERATE_KEYS)
+    count = spec.integer("count", 0, low=0)
+    severity = spec.data.get("severity")
+    chosen = None if severity is None else spec.choice("severity", SEVERITIES)
+    return _generated(count, chosen), spec.flag("first", False)
+
+
+def _generated(count: int, severity: str | None = None) -> tuple[ScenarioFinding, ...]:
+    """`count` synthetic findings (for pagination and size tests), of `severity` or of each."""
     return tuple(
         ScenarioFinding(
             title=f"Generated finding {n}",
-            severity=SEVERITIES[n % len(SEVERITIES)],
+            severity=severity or SEVERITIES[n % len(SEVERITIES)],
             rule=f"generated-{n % 13}",
             url=f"https://app.example.com/generated/{n}?id={n}",
             param="id",

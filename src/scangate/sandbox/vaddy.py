@@ -20,7 +20,7 @@ from scangate.sandbox.wire import BadRequest, Handler, Request, Response, Route,
 
 SANDBOX_USER = "sandbox-vaddy-user"
 SANDBOX_AUTH_KEY = "vaddy-sandbox-auth-key-5e0c7b1d9a34f862"
-OPTIONS = frozenset({"busy_for", "plan"})
+OPTIONS = frozenset({"busy_for", "plan", "crawl_history"})
 """Keys a scenario's `options.vaddy` block may set."""
 RESULTS_LIMIT = 20
 """`GET /scan/results/list` gives the last 20 finished scans ([FS] "Other v2 endpoints")."""
@@ -78,13 +78,16 @@ class VAddyEmulator(Emulator):
         another client's scan keeps `vaddy-project-1` busy from the start) and `plan`
         (`starter`, `professional`, `enterprise` or `advanced` (default): the scan types
         allowed). Projects: `vaddy-project-1` (number 1, crawls 27-30) and
-        `vaddy-project-nocrawl` (number 2, no crawl).
+        `vaddy-project-nocrawl` (number 2, no crawl). The scenario option `crawl_history: N`
+        gives `vaddy-project-1` N more crawls labelled `release candidate <n>` and, oldest of
+        all (id 1), one labelled `release`: a label search for `release` finds it last.
         """
         options = _options(scenario)
         self.plan = _plan(plan if plan is not None else options.get("plan", "advanced"), scenario)
         busy = _busy(busy_for if busy_for is not None else options.get("busy_for", 0), scenario)
+        history = _history(options.get("crawl_history", 0), scenario)
         clock = clock or SystemClock()
-        self.projects: dict[str, Project] = default_projects(clock.time())
+        self.projects: dict[str, Project] = default_projects(clock.time(), history)
         self.scans: dict[str, VAddyScan] = {}
         super().__init__(scenario, clock=clock)
         if busy > 0:
@@ -323,6 +326,14 @@ def _plan(name: object, scenario: Scenario) -> str:
             + ", ".join(PLANS)
         )
     return name
+
+
+def _history(value: object, scenario: Scenario) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: options.vaddy.crawl_history: expected an integer >= 0"
+        )
+    return value
 
 
 def _busy(value: object, scenario: Scenario) -> float:

@@ -93,8 +93,12 @@ class Project:
         return next((crawl for crawl in self.crawls if crawl.id == crawl_id), None)
 
 
-def default_projects(now: float) -> dict[str, Project]:
-    """The sandbox's projects: one with four crawls, one with none (for `no crawling data.`)."""
+def default_projects(now: float, history: int = 0) -> dict[str, Project]:
+    """The sandbox's projects: one with four crawls, one with none (for `no crawling data.`).
+
+    `history` more crawls of the first, newer than those four, are labelled `release candidate
+    <n>`; with them comes the oldest crawl of all, id 1, labelled `release`.
+    """
     day = 86400.0
     crawls = [
         Crawl(27, None, now - 4 * day, now - 4 * day + 300),
@@ -102,6 +106,12 @@ def default_projects(now: float) -> dict[str, Project]:
         Crawl(29, "login flow", now - 2 * day, now - 2 * day + 600),
         Crawl(30, "user edit scenario label", now - day, now - day + 900),
     ]
+    if history:
+        crawls.insert(0, Crawl(1, "release", now - 30 * day, now - 30 * day + 600))
+        crawls += [
+            Crawl(30 + n, f"release candidate {n}", now - 3600 + n, now - 3000 + n)
+            for n in range(1, history + 1)
+        ]
     return {
         "vaddy-project-1": Project("vaddy-project-1", 1, crawls),
         "vaddy-project-nocrawl": Project("vaddy-project-nocrawl", 2),
