@@ -1,4 +1,4 @@
-"""The domain: findings and scan results, as every provider normalizes them."""
+"""Findings and scan results, as every provider normalizes them."""
 
 from __future__ import annotations
 
