@@ -22,8 +22,8 @@ test: tools
 	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint:
-	ruff check src tests benchmarks
-	ruff format --check src tests benchmarks
+	ruff check src tests benchmarks tools
+	ruff format --check src tests benchmarks tools
 	mypy
 
 bench:

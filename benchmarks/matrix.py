@@ -9,7 +9,7 @@ created, the wall time of the whole matrix against the plan's theoretical minimu
 CyberSec Pro's per-minute limits run on a shortened minute (emulator option `minute`): every
 count per minute is the plan's, only time is faster, so the minimum scales with it. The trial
 plan's daily limit (3 scans) is raised to the job count: it never clears within a run, and a job
-that meets it exits 3 (tests/test_matrix.py). Targets, checked at the end (exit 1 when one is
+that meets it exits 3 (tests/e2e/test_matrix.py). Targets, checked at the end (exit 1 when one is
 missed): every job passes, with exactly one scan per job.
 """
 

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from jschema_to_python.to_json import to_json
@@ -93,8 +93,8 @@ def build_report(count: int) -> Report:
         scan_id="scan_bench",
         target="https://app.example.com",
         status=ScanStatus.COMPLETED,
-        started_at=datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc),
-        finished_at=datetime(2026, 11, 22, 11, 0, tzinfo=timezone.utc),
+        started_at=datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
+        finished_at=datetime(2026, 11, 22, 11, 0, tzinfo=UTC),
         findings=tuple(findings),
     )
     policy = Policy(

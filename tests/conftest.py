@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "tests" / "schemas"
 """Vendored official schemas (see tests/schemas/README.md for sources and licences)."""
 TODAY = date(2026, 11, 22)
-STARTED = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
-FINISHED = datetime(2026, 11, 22, 10, 12, 30, tzinfo=timezone.utc)
+STARTED = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+FINISHED = datetime(2026, 11, 22, 10, 12, 30, tzinfo=UTC)
 
 HOSTILE = (
     "<script>alert(1)</script> ]]> & \x00\x01\x08\x0b\x1f\ud800 \ufffe "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_finding, make_report, make_result
-from e2e import cli_env, run_cli
+from e2e.support import cli_env, run_cli
 from test_policy import BAD_POLICIES, MINIMAL, SECRETS
 
 from scangate import __version__

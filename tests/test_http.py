@@ -10,7 +10,7 @@ import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,12 +35,14 @@ from scangate.errors import (
 )
 from scangate.http import (
     DEFAULT_TIMEOUT,
+    Connection,
     HttpClient,
+    HttpContract,
     Refusal,
+    RefusalHook,
     RefusalKind,
-    parse_retry_after,
-    rate_wait,
 )
+from scangate.ratelimit import parse_retry_after, rate_wait
 from scangate.redact import REDACTED, Redactor
 
 BASE = "https://api.scanner.test/v1"
@@ -77,20 +79,31 @@ def mock() -> Iterator[responses.RequestsMock]:
         yield rsps
 
 
-def client(fake: Fake, base_url: str = BASE, **options: Any) -> HttpClient:
-    """A client with an API key header, no backoff and the fake clock."""
+def client(
+    fake: Fake,
+    base_url: str = BASE,
+    *,
+    headers: dict[str, str] | None = None,
+    renew: Callable[[], bool] | None = None,
+    refusal: RefusalHook | None = None,
+    time_left: Callable[[], float] | None = None,
+    **options: Any,
+) -> HttpClient:
+    """A client with an API key header (or `headers`, read at each send), no backoff and the
+    fake clock; `renew` and `refusal` are the provider's hooks (`HttpContract`)."""
     options.setdefault("backoff", 0)
-    made = HttpClient(
+    sent = {"X-API-Key": KEY} if headers is None else headers
+    contract = HttpContract(
         provider="scanner",
-        base_url=base_url,
-        redactor=Redactor([KEY]),
         credential_hint="SCANNER_API_KEY",
-        clock=fake.clock,
-        sleep=fake.sleep,
-        **options,
+        authorize=lambda method, url: sent,
+        renew=renew,
+        refusal=refusal,
     )
-    made.default_headers["X-API-Key"] = KEY
-    return made
+    connection = Connection(
+        base_url=base_url, redactor=Redactor([KEY]), clock=fake.clock, sleep=fake.sleep, **options
+    )
+    return HttpClient(connection, contract, time_left=time_left)
 
 
 # Headers and timeouts.
@@ -254,7 +267,7 @@ def test_a_short_retry_after_is_retried_inside_the_call(
 def test_retry_after_http_date_holds_back_the_next_request(
     mock: responses.RequestsMock, fake: Fake
 ) -> None:
-    when = format_datetime(datetime.fromtimestamp(NOW + 90, timezone.utc), usegmt=True)
+    when = format_datetime(datetime.fromtimestamp(NOW + 90, UTC), usegmt=True)
     mock.get(f"{BASE}/a", status=503, headers={"Retry-After": when})
     mock.get(f"{BASE}/b", json={})
     http = client(fake, retries=0)
@@ -426,7 +439,7 @@ def test_a_hold_past_the_deadline_sends_nothing(mock: responses.RequestsMock, fa
     with pytest.raises(ProviderRateLimitError):
         http.json("GET", "scans/1")
     end = fake.now + 300
-    http.time_left = lambda: end - fake.now
+    http.watch(time_left=lambda: end - fake.now)
     with pytest.raises(ProviderBusyError) as err:
         http.json("GET", "scans/2")  # not registered: it must not be sent
     assert err.value.retry_after == pytest.approx(900.0)
@@ -438,7 +451,7 @@ def test_a_long_wait_is_told_in_slices(mock: responses.RequestsMock, fake: Fake)
     mock.post(f"{BASE}/scans", status=201, json={"id": "s1"})
     told: list[tuple[float, str]] = []
     http = deadline_client(fake)
-    http.on_wait = lambda left, why: told.append((left, why))
+    http.watch(time_left=http.time_left, on_wait=lambda left, why: told.append((left, why)))
     http.json("POST", "scans", json_body={}, creates=True)
     assert fake.sleeps == [25.0, 25.0, 10.0]
     assert [left for left, _ in told] == [60.0, 35.0, 10.0]
@@ -540,15 +553,15 @@ def test_a_body_over_the_cap_is_refused(mock: responses.RequestsMock, fake: Fake
 
 
 def test_a_401_renews_once_and_resends(mock: responses.RequestsMock, fake: Fake) -> None:
-    http = client(fake)
+    headers = {"X-API-Key": KEY}
     renewals: list[int] = []
 
     def renew() -> bool:
         renewals.append(1)
-        http.default_headers["Authorization"] = "Bearer fresh-token-123456"
+        headers["Authorization"] = "Bearer fresh-token-123456"
         return True
 
-    http.on_unauthorized = renew
+    http = client(fake, headers=headers, renew=renew)
     mock.post(f"{BASE}/scans", status=401)
     created = mock.post(
         f"{BASE}/scans",
@@ -560,8 +573,7 @@ def test_a_401_renews_once_and_resends(mock: responses.RequestsMock, fake: Fake)
 
 
 def test_a_second_401_is_an_auth_error(mock: responses.RequestsMock, fake: Fake) -> None:
-    http = client(fake)
-    http.on_unauthorized = lambda: True
+    http = client(fake, renew=lambda: True)
     denied = mock.get(f"{BASE}/scans", status=401, json={"detail": "nope"})
     with pytest.raises(ProviderAuthError) as err:
         http.json("GET", "scans")
@@ -573,14 +585,13 @@ def test_a_second_401_is_an_auth_error(mock: responses.RequestsMock, fake: Fake)
 def test_a_401_without_renewal_is_not_resent(
     mock: responses.RequestsMock, fake: Fake, how: str
 ) -> None:
-    http = client(fake)
     called: list[int] = []
 
     def renew() -> bool:
         called.append(1)
         return False
 
-    http.on_unauthorized = renew
+    http = client(fake, renew=renew)
     denied = mock.get(f"{BASE}/scans", status=401, json={"detail": "nope"})
     if how == "accepted":
         assert http.request("GET", "scans", accept_status=(401,)).status_code == 401
@@ -710,8 +721,8 @@ def test_a_redirect_to_another_host_drops_the_secret_headers(
         start = serve(servers, redirecting(f"http://localhost:{landing.port}/v1/landed"))
     else:
         start = landing = serve(servers, redirecting("/v1/landed"))
-    http = client(fake, base_url=f"http://127.0.0.1:{start.port}/v1")
-    http.default_headers["Authorization"] = "Bearer secret-token-0123"
+    headers = {"X-API-Key": KEY, "Authorization": "Bearer secret-token-0123"}
+    http = client(fake, base_url=f"http://127.0.0.1:{start.port}/v1", headers=headers)
     assert http.json("GET", "scans") == {}
     method, path, headers, _ = landing.seen[-1]
     assert (method, path, headers["Host"].split(":")[0]) == (

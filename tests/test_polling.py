@@ -9,7 +9,6 @@ from itertools import pairwise
 import pytest
 from conftest import HOSTILE
 
-from scangate.http import RateLimitState
 from scangate.model import ScanStatus
 from scangate.polling import (
     PollPolicy,
@@ -20,6 +19,7 @@ from scangate.polling import (
     format_progress,
 )
 from scangate.providers.interface import ScanProgress
+from scangate.ratelimit import RateLimitState
 
 HOUR = 3600.0
 EPOCH = 1_800_000_000.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
@@ -21,7 +21,7 @@ from scangate.errors import (
     ProviderRateLimitError,
     QueueTimeoutError,
 )
-from scangate.http import HttpClient
+from scangate.http import Connection
 from scangate.model import ScanId, ScanResult, ScanStatus
 from scangate.policy import IfRunning, Policy, ProviderSettings, ScanSettings
 from scangate.polling import PollPolicy, PollSchedule
@@ -71,14 +71,10 @@ class Scripted(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, clock: Clock, answers: list[Answer], running: list[bool] | None = None):
-        http = HttpClient(
-            provider="scripted",
-            base_url=self.DEFAULT_BASE_URL,
-            redactor=Redactor(),
-            credential_hint="NONE",
-            sleep=clock.sleep,
+        connection = Connection(
+            base_url=self.DEFAULT_BASE_URL, redactor=Redactor(), sleep=clock.sleep
         )
-        super().__init__(settings=ProviderSettings(name="scripted"), env={}, http=http)
+        super().__init__(settings=ProviderSettings(name="scripted"), env={}, connection=connection)
         self.clock = clock
         self.answers = list(answers)
         self.running = list(running or [])
@@ -115,7 +111,7 @@ class Scripted(Provider):
             scan_id=scan.scan_id,
             target=scan.target,
             status=progress.status,
-            started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            started_at=datetime(2026, 1, 1, tzinfo=UTC),
         )
 
     def cancel(self, scan: ScanRef, progress: ScanProgress | None) -> None:

@@ -10,25 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from scangate.errors import ResultsError
-from scangate.model import Finding, ScanResult, Severity
+from scangate.model import BaselineEntry, Finding, ScanResult, Severity
 from scangate.text import json_safe
 
 BASELINE_VERSION = 1
 
-
-@dataclass(frozen=True, kw_only=True)
-class BaselineEntry:
-    """One known finding, kept with enough detail to report it as fixed."""
-
-    fingerprint: str
-    rule_id: str = ""
-    title: str = ""
-    severity: Severity = Severity.INFO
-    """The most severe a finding with this fingerprint may be and still match this entry."""
-    url: str = ""
-    severity_recorded: bool = True
-    """False for an entry read from a file without a severity: it is read as `info`, the
-    lowest, so that any more severe finding with its fingerprint counts as escalated."""
+__all__ = ["BASELINE_VERSION", "Baseline", "BaselineEntry", "load_baseline"]
 
 
 def _entry_key(entry: BaselineEntry) -> tuple[str, int, str, str, str, bool]:

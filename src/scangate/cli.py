@@ -13,7 +13,7 @@ from scangate import __version__
 from scangate.errors import Error, ExitStatus
 
 if TYPE_CHECKING:
-    from scangate.commands import Context
+    from scangate.session import Context
 
 PROCESS_START = time.monotonic()
 """`scan.timeout` runs from process start (design §9 "Timeout")."""
@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
             "show tracebacks and HTTP debug output (secrets redacted)", "SCANGATE_DEBUG"
         ),
     )
+    # Commands without --report-only never report only; the others read None as "not given".
+    parser.set_defaults(report_only=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="start a scan, wait, gate and write reports")
@@ -155,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report_only(args: argparse.Namespace) -> bool:
-    if getattr(args, "report_only", None) is None:
+    if args.report_only is None:
         return env_flag("SCANGATE_REPORT_ONLY")
     return bool(args.report_only)
 
@@ -189,12 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE_ERROR
-    from scangate.commands import Context
+    from scangate.session import Context
 
     context = Context.create(debug=debug, process_start=PROCESS_START)
     try:
-        if hasattr(args, "report_only"):
-            args.report_only = _report_only(args)
+        args.report_only = _report_only(args)
         return _dispatch(args, context)
     except Error as exc:
         context.console.line(f"error: {exc.diagnostics()}")

@@ -1,4 +1,9 @@
-"""One HTTP client for every provider: retries, timeouts, size caps, rate limits, error mapping."""
+"""One HTTP client for every provider: retries, timeouts, size caps, rate limits, error mapping.
+
+What the client needs from a provider (its credentials on each request, the headers never sent
+to another host, how to read its error bodies and refusals, what to do on a 401) is one
+`HttpContract`, given at construction; where and how to connect is one `Connection`.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass, field
 from enum import Enum
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3 import BaseHTTPResponse
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError, NewConnectionError
-from urllib3.util.retry import Retry
 
-from scangate import __version__
 from scangate.errors import (
     AmbiguousStartError,
     ProviderAuthError,
@@ -32,26 +29,28 @@ from scangate.errors import (
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
+from scangate.http_retry import MAX_REDIRECTS, UnsafeRedirect, never_sent, retry_for, session
+from scangate.ratelimit import (
+    RateLimitState,
+    RateStats,
+    not_processed,
+    rate_wait,
+)
 from scangate.redact import Redactor
 
-USER_AGENT = f"scangate/{__version__}"
 DEFAULT_TIMEOUT = (10.0, 30.0)
 """(connect, read) seconds for every request."""
 MAX_BODY_BYTES = 32 * 1024 * 1024
 """A response larger than this is refused: no scanner page is that big, a broken proxy may be."""
-MAX_REDIRECTS = 5
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-MAX_RETRY_AFTER = 86_400.0
-"""The longest `Retry-After` hold honoured, in seconds."""
 MAX_RESENDS = 100
 """Times one request is sent again after "not processed" answers (429, 503 + `Retry-After`),
 beyond urllib3's own retries; the run's deadline normally ends the waiting long before."""
-RESET_MARGIN = 1.0
-"""Seconds added to `X-RateLimit-Reset`: our clock and the provider's may disagree a little."""
 WAIT_SLICE = 25.0
-"""Longest single sleep of a rate-limit wait while someone listens (`HttpClient.on_wait`)."""
-_BODY_IN_ERRORS = 300
+"""Longest single sleep of a rate-limit wait while someone listens (`HttpClient.watch`)."""
+BODY_IN_ERRORS = 300
 """Characters of a response body quoted in an error message."""
+
+T = TypeVar("T")
 
 ErrorDetail = Callable[[requests.Response, Any], str]
 """Extracts the provider's own error text from a failed response and its parsed body."""
@@ -80,61 +79,24 @@ class Refusal:
     hint: str = ""
     """What to do about it, for the error message."""
 
+    @classmethod
+    def busy(cls, *, queue: str, usage: str, hint: str) -> Refusal:
+        """A plan limit that clears by itself: the start waits for `queue`."""
+        return cls(kind=RefusalKind.BUSY, queue=queue, usage=usage, hint=hint)
+
+    @classmethod
+    def final(cls, hint: str) -> Refusal:
+        """A limit that will not clear within the run."""
+        return cls(kind=RefusalKind.FINAL, hint=hint)
+
 
 RefusalHook = Callable[[requests.Response, Any], "Refusal | None"]
 """Reads a refused response and its parsed body; None: the default reading (`RATE` for a 429 or
 a 503 with `Retry-After`, else a plain error)."""
 
 
-def not_processed(status: int, headers: Mapping[str, str]) -> bool:
-    """True for a 429, or a 503 with `Retry-After`: the server did nothing and says so.
-
-    RFC 6585 §4 (429) and RFC 9110 §15.6.4 (503 with `Retry-After`): the request may be sent
-    again once the wait is over, a scan start included.
-    """
-    return status == 429 or (status == 503 and "Retry-After" in headers)
-
-
-def rate_wait(
-    headers: Mapping[str, str],
-    *,
-    now: float,
-    attempt: int,
-    base: float,
-    cap: float,
-    rng: random.Random,
-) -> tuple[float, str]:
-    """Seconds to wait before sending a "not processed" request again, and why.
-
-    In this order: `Retry-After`; else `X-RateLimit-Reset` when `X-RateLimit-Remaining` is 0 or
-    absent (with requests left, the refusal is not about the window); else exponential backoff
-    with full jitter, uniform in [0, min(`cap`, `base` x 2^`attempt`)] (AWS Architecture Blog,
-    "Exponential Backoff And Jitter"), so that jobs refused together do not come back together.
-    """
-    fixed = header_wait(headers, now)
-    if fixed is not None:
-        return fixed
-    ceiling = min(cap, base * 2.0 ** min(max(attempt, 0), 62))
-    return rng.uniform(0.0, max(ceiling, 0.0)), "backoff"
-
-
-def header_wait(headers: Mapping[str, str], now: float) -> tuple[float, str] | None:
-    """The wait `Retry-After` or `X-RateLimit-Reset` asks for (see `rate_wait`), or None."""
-    if "Retry-After" in headers:
-        until = parse_retry_after(headers["Retry-After"], now)
-        if until is not None:
-            return max(0.0, until - now), "Retry-After"
-    remaining = _header_int(headers, "X-RateLimit-Remaining")
-    reset = _header_int(headers, "X-RateLimit-Reset")
-    if reset is not None and (remaining is None or remaining <= 0):
-        # A small value is "seconds from now", a large one a Unix time (as `_note_headers`).
-        at = float(reset) if reset > 1_000_000_000 else now + reset
-        if at > now:  # a reset already past is stale: the backoff applies
-            return min(at - now + RESET_MARGIN, MAX_RETRY_AFTER), "X-RateLimit-Reset"
-    return None
-
-
-def _default_detail(response: requests.Response, body: Any) -> str:
+def default_detail(response: requests.Response, body: Any) -> str:
+    """The error text of a generic JSON API (`detail`, `message`, ...), else the body's start."""
     if isinstance(body, Mapping):
         for key in ("detail", "error_message", "message", "error"):
             value = body.get(key)
@@ -142,189 +104,65 @@ def _default_detail(response: requests.Response, body: Any) -> str:
                 return value
             if isinstance(value, Mapping) and isinstance(value.get("message"), str):
                 return str(value["message"])
-    return response.text[:_BODY_IN_ERRORS].strip()
+    return response.text[:BODY_IN_ERRORS].strip()
 
 
-class _UnsafeRedirect(requests.exceptions.RequestException):
-    """A redirect would resend a request body (a password, a scan) to another host."""
+def no_credentials(method: str, url: str) -> Mapping[str, str]:
+    """`HttpContract.authorize` of an API without credentials in headers."""
+    return {}
 
 
-class _Session(requests.Session):
-    """A session that drops every secret header on a redirect to another host.
+@dataclass(frozen=True, kw_only=True)
+class HttpContract:
+    """Everything the HTTP layer needs from one provider (`Provider.http_contract` builds it)."""
 
-    A 307/308 redirect keeps the method and the body; to another host that body (a login form
-    with the password, a scan request) is not resent at all: `_UnsafeRedirect` is raised.
-    """
-
-    secret_headers: tuple[str, ...] = ()
-
-    def rebuild_auth(
-        self, prepared_request: requests.PreparedRequest, response: requests.Response
-    ) -> None:
-        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
-        old = urlsplit(response.request.url or "")
-        new = urlsplit(prepared_request.url or "")
-        if (old.hostname, old.port, old.scheme) != (new.hostname, new.port, new.scheme):
-            for name in self.secret_headers:
-                prepared_request.headers.pop(name, None)
-            if prepared_request.body is not None:
-                raise _UnsafeRedirect(f"redirected with its body to {new.netloc}")
-
-
-def _never_sent(exc: Exception) -> bool:
-    """True when a failed request provably never reached the server.
-
-    No connection was made (refused, unresolvable, connect timeout), or the proxy or the TLS
-    handshake failed before the request was written.
-    """
-    never = (
-        requests.exceptions.ConnectTimeout,
-        requests.exceptions.SSLError,
-        requests.exceptions.ProxyError,
-    )
-    if isinstance(exc, never):
-        return True
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError)
+    provider: str
+    """The name in error messages (`cyberorigen`)."""
+    credential_hint: str
+    """The credential variables a 401/403 diagnosis names."""
+    secret_headers: tuple[str, ...] = ("Authorization", "X-API-Key")
+    """Headers never sent on to another host after a redirect."""
+    error_detail: ErrorDetail = default_detail
+    refusal: RefusalHook | None = None
+    """Reads the provider's refusals (`Provider.refusal`)."""
+    authorize: Callable[[str, str], Mapping[str, str]] = no_credentials
+    """The credential headers (a key, a token, a signature) of one request, by method and URL;
+    asked again for every send, so that a renewed token or a fresh timestamp is used."""
+    renew: Callable[[], bool] | None = None
+    """Called on a 401: renews expired credentials and returns True to send the request once
+    more (None: a 401 is final)."""
 
 
-class _BoundedRetry(Retry):
-    """urllib3 `Retry` that gives a response back when its wait exceeds `backoff_max`.
+@dataclass(frozen=True, kw_only=True)
+class Connection:
+    """Where a provider is and how its client behaves: the run decides these, not the adapter."""
 
-    urllib3 would sleep out any `Retry-After` (hours, on a plan quota) inside one call, deaf to
-    the run's deadline and heartbeat. Handing the 429/503 back instead records `hold_until`;
-    `HttpClient.request` (or the poll loop) then waits for it within the deadline (design §5).
-    A wait it does take for a "not processed" answer follows `rate_wait` (full jitter without
-    headers) and goes through `pause`, so that it is logged, counted and deadline-bound.
-    """
-
-    pause: Callable[[float, str], None] | None = None
-    """Sleeps out a rate-limit wait (`HttpClient._pause`); None: `time.sleep`."""
-    time_left: Callable[[], float] | None = None
-    """Seconds left before the run's deadline; None: no deadline."""
+    base_url: str
+    redactor: Redactor
+    verify: bool | str = True
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    retries: int = 4
+    backoff: float = 0.5
+    backoff_max: float = 30.0
     clock: Callable[[], float] = time.time
-    rng: random.Random = random.Random()
-
-    def new(self, **kw: Any) -> Self:
-        """See `urllib3.util.retry.Retry.new`; the hooks carry over."""
-        made = super().new(**kw)
-        made.pause, made.time_left, made.clock, made.rng = (
-            self.pause,
-            self.time_left,
-            self.clock,
-            self.rng,
-        )
-        return made
-
-    def _fixed_wait(self, response: BaseHTTPResponse) -> float | None:
-        """The wait a "not processed" answer's headers ask for, or None (backoff applies)."""
-        if not not_processed(response.status, response.headers):
-            return self.get_retry_after(response)
-        fixed = header_wait(response.headers, self.clock())
-        return None if fixed is None else fixed[0]
-
-    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        """See `urllib3.util.retry.Retry.sleep`: a 429 waits as `rate_wait` says."""
-        if response is None or not not_processed(response.status, response.headers):
-            super().sleep(response)
-            return
-        limited = sum(1 for h in self.history if h.status == 429)
-        wait, why = rate_wait(
-            response.headers,
-            now=self.clock(),
-            attempt=limited - 1,
-            base=self.backoff_factor,
-            cap=self.backoff_max,
-            rng=self.rng,
-        )
-        if self.time_left is not None:
-            wait = min(wait, max(0.0, self.time_left()))
-        if wait <= 0:
-            return
-        if self.pause is None:
-            time.sleep(wait)
-        else:
-            self.pause(wait, f"{why}; HTTP {response.status}")
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        """See `urllib3.util.retry.Retry.increment`."""
-        if response is not None:
-            wait = self._fixed_wait(response)
-            left = self.time_left() if self.time_left is not None else math.inf
-            if wait is not None and (wait > self.backoff_max or wait > left):
-                raise MaxRetryError(_pool, url or "", None)  # type: ignore[arg-type]
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+    sleep: Callable[[float], None] = time.sleep
+    max_body: int = MAX_BODY_BYTES
+    rng: random.Random | None = field(default=None, compare=False)
 
 
-class _StartRetry(_BoundedRetry):
-    """The start session's retry: only a 429 or 503 that carries `Retry-After` is sent again.
+@dataclass(frozen=True)
+class TryAgain:
+    """An answer worth sending a read again for (malformed JSON, a vendor's "temporary")."""
 
-    Such an answer is definite (nothing was done), so a start is safe to resend; a 429 without
-    one goes back to `HttpClient.request`, where the provider's `refusal` reading decides
-    (a plan's monthly quota is a 429 too, and must not be resent).
-    """
-
-    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+    error: ProviderError
+    """Raised when no attempt is left."""
 
 
-@dataclass
-class RateStats:
-    """What rate limits cost one client: answers refused, requests resent, seconds waited."""
-
-    limited: int = 0
-    """429 answers received (urllib3's retries included)."""
-    resent: int = 0
-    """Requests sent again after a "not processed" answer."""
-    waited: float = 0.0
-    """Seconds slept out waiting for a rate limit (`Retry-After`, reset, backoff)."""
-
-
-@dataclass
-class RateLimitState:
-    """What the provider last said about its request budget (`X-RateLimit-*`, `Retry-After`)."""
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: float | None = None
-    """Wall-clock epoch seconds when the window resets."""
-    hold_until: float = 0.0
-    """Wall-clock epoch seconds before which no request may be sent (`Retry-After`)."""
-
-
-def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+def json_body(response: requests.Response) -> Any:
+    """The parsed body of `response`; None when it is not JSON."""
     try:
-        value = float(headers[name])
-    except (KeyError, ValueError):
-        return None
-    return int(value) if math.isfinite(value) else None  # `1e309` is inf: no number
-
-
-def parse_retry_after(value: str, now: float) -> float | None:
-    """Return the epoch time a `Retry-After` header (seconds or HTTP date) points at.
-
-    A hold longer than `MAX_RETRY_AFTER` is cut to it: `time.sleep` refuses more than about
-    292 years (OverflowError), and no provider asks for more than a day.
-    """
-    seconds: float | None
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = None
-    if seconds is not None:
-        return now + min(max(0.0, seconds), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
-    try:
-        return min(parsedate_to_datetime(value).timestamp(), now + MAX_RETRY_AFTER)
-    except (TypeError, ValueError, OverflowError):
+        return response.json()
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
         return None
 
 
@@ -333,129 +171,105 @@ class HttpClient:
 
     def __init__(
         self,
+        connection: Connection,
+        contract: HttpContract,
         *,
-        provider: str,
-        base_url: str,
-        redactor: Redactor,
-        credential_hint: str,
-        verify: bool | str = True,
-        secret_headers: Iterable[str] = ("Authorization", "X-API-Key"),
-        error_detail: ErrorDetail = _default_detail,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        retries: int = 4,
-        backoff: float = 0.5,
-        backoff_max: float = 30.0,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        max_body: int = MAX_BODY_BYTES,
         time_left: Callable[[], float] | None = None,
-        refusal: RefusalHook | None = None,
-        rng: random.Random | None = None,
     ) -> None:
-        """Create a new `HttpClient` for `provider` at `base_url`.
+        """Create a new `HttpClient` for `contract.provider` over `connection`.
 
-        `credential_hint` names the credential variables for 401/403 diagnoses. Idempotent
-        methods are retried `retries` times on connection errors, read timeouts, 429 and 5xx
-        (urllib3 `Retry`, honouring `Retry-After`); other methods only when the connection
-        was never made, or after a definite "not processed" answer (429, 503 + `Retry-After`).
-        Bodies over `max_body` bytes are refused.
+        Idempotent methods are retried `connection.retries` times on connection errors, read
+        timeouts, 429 and 5xx (urllib3 `Retry`, honouring `Retry-After`); other methods only
+        when the connection was never made, or after a definite "not processed" answer (429,
+        503 + `Retry-After`). Bodies over `connection.max_body` bytes are refused.
 
-        `time_left` gives the seconds left of the run's deadline: with it, a request answered
-        429 (or 503 + `Retry-After`) is sent again after the wait `rate_wait` picks, for as long
-        as the deadline allows; without it, such an answer is an error once urllib3's retries
-        are spent. `refusal` reads the provider's refusals (`Provider.refusal`); `rng` draws
-        the backoff jitter.
+        `time_left` gives the seconds left of the run's deadline (see `watch`).
         """
-        self.provider = provider
-        self.base_url = base_url.rstrip("/")
-        self.redact = redactor
-        self.credential_hint = credential_hint
-        self.error_detail = error_detail
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.backoff_max = backoff_max
-        self.max_body = max_body
-        self.clock = clock
-        self.sleep = sleep
+        self.contract = contract
+        self.provider = contract.provider
+        self.base_url = connection.base_url.rstrip("/")
+        self.redact = connection.redactor
+        self.timeout = connection.timeout
+        self.retries = connection.retries
+        self.backoff = connection.backoff
+        self.backoff_max = connection.backoff_max
+        self.max_body = connection.max_body
+        self.clock = connection.clock
+        self.sleep = connection.sleep
+        self.rng = connection.rng or random.Random()
         self.rate = RateLimitState()
         self.requests_sent = 0
-        self.time_left = time_left
-        self.refusal = refusal
-        self.rng = rng or random.Random()
         self.stats = RateStats()
+        self.time_left = time_left
         self.on_wait: Callable[[float, str], None] | None = None
-        """Told (seconds left, why) before each slice of a rate-limit wait, for the log."""
         self._lock = threading.Lock()
-        self.default_headers: dict[str, str] = {}
-        self.on_unauthorized: Callable[[], bool] | None = None
-        """Set by a provider whose tokens expire: called on a 401, it renews the credentials
-        in `default_headers` and returns True, and the request is then sent once more."""
-        self._idempotent = self._session(
-            verify,
-            secret_headers,
-            self._hooked(
-                _BoundedRetry(
-                    total=retries,
-                    connect=retries,
-                    read=retries,
-                    status=retries,
-                    other=0,
-                    allowed_methods=None,
-                    status_forcelist=RETRY_STATUSES,
-                    backoff_factor=backoff,
-                    backoff_max=backoff_max,
-                    respect_retry_after_header=True,
-                    raise_on_status=False,
-                    raise_on_redirect=False,
-                )
-            ),
-        )
-        # A create/start request is never retried once it may have reached the server: only
-        # connection failures (nothing sent) and definite "not processed" answers (429 or 503
-        # with `Retry-After`) are; a lost answer is for the runner to look into.
-        self._once = self._session(
-            verify,
-            secret_headers,
-            self._hooked(
-                _StartRetry(
-                    total=retries,
-                    connect=retries,
-                    read=0,
-                    status=retries,
-                    other=0,
-                    allowed_methods=None,
-                    status_forcelist=(),
-                    backoff_factor=backoff,
-                    backoff_max=backoff_max,
-                    respect_retry_after_header=True,
-                    raise_on_status=False,
-                    raise_on_redirect=False,
-                )
-            ),
-        )
+        self._idempotent = self._session(connection, starts=False)
+        self._once = self._session(connection, starts=True)
 
-    def _hooked(self, retry: _BoundedRetry) -> _BoundedRetry:
-        """`retry` with this client's pause, deadline, clock and jitter source."""
+    def watch(
+        self,
+        *,
+        time_left: Callable[[], float] | None,
+        on_wait: Callable[[float, str], None] | None = None,
+    ) -> None:
+        """Bind the client to a run: its deadline, and who hears about rate-limit waits.
+
+        With `time_left`, a request answered 429 (or 503 + `Retry-After`) is sent again after
+        the wait `rate_wait` picks, for as long as the deadline allows; without it, such an
+        answer is an error once urllib3's retries are spent. `on_wait` is told (seconds left,
+        why) before each slice of a rate-limit wait, for the log.
+        """
+        self.time_left = time_left
+        self.on_wait = on_wait
+
+    def _session(self, connection: Connection, *, starts: bool) -> requests.Session:
+        retry = retry_for(
+            starts=starts,
+            retries=connection.retries,
+            backoff=connection.backoff,
+            backoff_max=connection.backoff_max,
+        )
+        # The retry's pause, deadline, clock and jitter are this client's.
         retry.pause = self._pause
         retry.time_left = lambda: self.time_left() if self.time_left is not None else math.inf
         retry.clock = lambda: self.clock()
         retry.rng = self.rng
-        return retry
+        return session(connection.verify, self.contract.secret_headers, retry)
 
-    @staticmethod
-    def _session(verify: bool | str, secret_headers: Iterable[str], retry: Retry) -> _Session:
-        session = _Session()
-        session.secret_headers = tuple(secret_headers)
-        session.verify = verify
-        session.max_redirects = MAX_REDIRECTS
-        session.trust_env = True
-        session.headers["User-Agent"] = USER_AGENT
-        session.headers["Accept"] = "application/json"
-        adapter = HTTPAdapter(max_retries=retry)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
+    def hold_lifted(self) -> float:
+        """Forget a `Retry-After` hold for one urgent request; returns it for `restore_hold`."""
+        with self._lock:
+            held, self.rate.hold_until = self.rate.hold_until, 0.0
+        return held
+
+    def restore_hold(self, held: float) -> None:
+        """Put back a hold `hold_lifted` took (or the one answered since, if later)."""
+        with self._lock:
+            self.rate.hold_until = max(held, self.rate.hold_until)
+
+    def retry_reads(
+        self,
+        exchange: Callable[[], T | TryAgain],
+        *,
+        read: bool,
+        again: Callable[[ProviderError], None] | None = None,
+    ) -> T:
+        """`exchange()`, sent again like a 5xx while it answers `TryAgain` (reads only).
+
+        A read gets `retries` more attempts with exponential backoff (design §9 "Faults");
+        `again` hears of each retried failure; the last one's error is raised.
+        """
+        attempts = self.retries + 1 if read else 1
+        for attempt in range(attempts):
+            outcome = exchange()
+            if not isinstance(outcome, TryAgain):
+                return outcome
+            if attempt + 1 >= attempts:
+                raise outcome.error
+            if again is not None:
+                again(outcome.error)
+            self.sleep(min(self.backoff * 2**attempt, self.backoff_max))
+        raise AssertionError("unreachable")
 
     def url(self, path: str) -> str:
         """Join `path` to the base URL; an absolute URL must stay on the base URL's host."""
@@ -506,22 +320,8 @@ class HttpClient:
             self.stats.waited += seconds
 
     def _note_headers(self, response: requests.Response) -> None:
-        headers = response.headers
         with self._lock:
-            limit = _header_int(headers, "X-RateLimit-Limit")
-            remaining = _header_int(headers, "X-RateLimit-Remaining")
-            reset = _header_int(headers, "X-RateLimit-Reset")
-            if limit is not None:
-                self.rate.limit = limit
-            if remaining is not None:
-                self.rate.remaining = remaining
-            if reset is not None:
-                # A small value is "seconds from now", a large one a Unix time.
-                self.rate.reset_at = reset if reset > 1_000_000_000 else self.clock() + reset
-            if "Retry-After" in headers:
-                until = parse_retry_after(headers["Retry-After"], self.clock())
-                if until is not None:
-                    self.rate.hold_until = max(self.rate.hold_until, until)
+            self.rate.note(response.headers, self.clock())
 
     def request(
         self,
@@ -550,7 +350,7 @@ class HttpClient:
         response = self._send(method, path, creates, idempotent, options)
         if response.status_code == 401 and 401 not in accepted and reauth:
             # A 401 means the request was refused, so even a creating one may be sent again.
-            if self.on_unauthorized is not None and self.on_unauthorized():
+            if self.contract.renew is not None and self.contract.renew():
                 response = self._send(method, path, creates, idempotent, options)
         late: float | None = None
         for resends in range(MAX_RESENDS):
@@ -601,13 +401,9 @@ class HttpClient:
 
     def read_refusal(self, response: requests.Response) -> Refusal | None:
         """The provider's reading of a refused `response` (`Provider.refusal`), if it has one."""
-        if self.refusal is None:
+        if self.contract.refusal is None:
             return None
-        try:
-            body: Any = response.json()
-        except (ValueError, RecursionError):
-            body = None
-        return self.refusal(response, body)
+        return self.contract.refusal(response, json_body(response))
 
     def _send(
         self,
@@ -626,7 +422,7 @@ class HttpClient:
         session = (
             self._idempotent if self._is_idempotent(method, creates, idempotent) else self._once
         )
-        merged = {**self.default_headers, **(options["headers"] or {})}
+        merged = {**self.contract.authorize(method, url), **(options["headers"] or {})}
         try:
             response = session.request(
                 method,
@@ -647,7 +443,7 @@ class HttpClient:
             raise ProviderError(
                 f"{self.provider}: more than {MAX_REDIRECTS} redirects for {self.redact(url)}"
             ) from None
-        except _UnsafeRedirect as exc:
+        except UnsafeRedirect as exc:
             raise ProviderError(
                 f"{self.provider}: {method.upper()} {urlsplit(url).path} was {exc}; "
                 "not sending it there",
@@ -696,7 +492,7 @@ class HttpClient:
     ) -> ProviderError:
         host = urlsplit(url).netloc
         reason = self.redact(type(exc).__name__)
-        if creates and not _never_sent(exc):
+        if creates and not never_sent(exc):
             return AmbiguousStartError(
                 f"{self.provider}: the start request to {host} got no answer ({reason})"
             )
@@ -719,11 +515,10 @@ class HttpClient:
         answer asked for that outlasts the deadline (`ProviderBusyError` too).
         """
         status = response.status_code
-        try:
-            body: Any = response.json()
-        except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
-            body = None
-        detail = self.redact(" ".join(self.error_detail(response, body).split())[:_BODY_IN_ERRORS])
+        body = json_body(response)
+        detail = self.redact(
+            " ".join(self.contract.error_detail(response, body).split())[:BODY_IN_ERRORS]
+        )
         where = f"{response.request.method} {urlsplit(response.url).path}"
         said = f": {detail}" if detail else ""
         refusal = self.read_refusal(response)
@@ -755,7 +550,7 @@ class HttpClient:
             verb = "rejected the credentials" if status == 401 else "refused access"
             return ProviderAuthError(
                 f"{self.provider} {verb} (HTTP {status} on {where}){said}",
-                hint=f"check {self.credential_hint}",
+                hint=f"check {self.contract.credential_hint}",
             )
         if status == 429:
             return ProviderRateLimitError(
@@ -779,19 +574,26 @@ class HttpClient:
         on a creating request it is an ambiguous start.
         """
         creates = bool(kwargs.get("creates"))
-        idempotent = self._is_idempotent(method, creates, kwargs.get("idempotent"))
-        attempts = self.retries + 1 if idempotent else 1
-        for attempt in range(attempts):
+        read = self._is_idempotent(method, creates, kwargs.get("idempotent"))
+        attempts = self.retries + 1 if read else 1
+
+        def exchange() -> Any:
             response = self.request(method, path, **kwargs)
             try:
                 return json.loads(response.content.decode("utf-8")) if response.content else None
             except (UnicodeDecodeError, ValueError, RecursionError):
-                if attempt + 1 < attempts:
-                    self.sleep(min(self.backoff * 2**attempt, self.backoff_max))
-        where = f"{method.upper()} {urlsplit(self.url(path)).path}"
-        if creates:
-            raise AmbiguousStartError(f"{self.provider}: the start answer was not JSON ({where})")
-        raise UnexpectedResponseError(
-            f"{self.provider} returned malformed JSON for {where}"
-            + (f" {attempts} times" if attempts > 1 else "")
-        )
+                where = f"{method.upper()} {urlsplit(self.url(path)).path}"
+                if creates:
+                    return TryAgain(
+                        AmbiguousStartError(
+                            f"{self.provider}: the start answer was not JSON ({where})"
+                        )
+                    )
+                return TryAgain(
+                    UnexpectedResponseError(
+                        f"{self.provider} returned malformed JSON for {where}"
+                        + (f" {attempts} times" if attempts > 1 else "")
+                    )
+                )
+
+        return self.retry_reads(exchange, read=read)

@@ -12,8 +12,7 @@ from typing import TextIO
 
 from scangate.errors import OutputError
 from scangate.formats import Report, formatter
-from scangate.gate import BaselineState, Decision
-from scangate.model import Severity
+from scangate.model import BaselineState, Decision, Severity
 from scangate.redact import Redactor
 from scangate.text import no_workflow_commands, xml_safe
 

@@ -52,9 +52,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scangate.http import RateLimitState
-from scangate.model import ScanStatus
-from scangate.providers.interface import ScanProgress
+from scangate.model import ScanProgress, ScanStatus
+from scangate.ratelimit import RateLimitState, RequestWindow
 from scangate.text import no_workflow_commands, one_line
 
 HEARTBEAT = 60.0
@@ -62,8 +61,6 @@ HEARTBEAT = 60.0
 _HOUR = 3600.0
 _MEMORY = 0.5
 """Weight an older reading keeps per later poll when readings are fused."""
-_RESET_MARGIN = 1.0
-"""Seconds added to `X-RateLimit-Reset`: our clock and the provider's may disagree a little."""
 _MAX_EXPONENT = 64
 """Cap on backoff exponents: the delay is capped long before, and floats must not overflow."""
 
@@ -157,7 +154,7 @@ class PollSchedule:
         self._wall_clock = wall_clock
         self._last_polls = -1
         self._last_requests = 0
-        self._sent: deque[float] = deque()
+        self._sent = RequestWindow(_HOUR)
         self._blind_polls = 0
         self._dense: deque[float] = deque()
         self._anchor: tuple[float, float] | None = None
@@ -217,9 +214,8 @@ class PollSchedule:
             new = requests - self._last_requests
             self._last_requests = requests
         self._last_polls = max(self._last_polls, polls)
-        self._sent.extend([now] * max(new, 0))
-        while self._sent and self._sent[0] <= now - _HOUR:
-            self._sent.popleft()
+        self._sent.add(now, new)
+        self._sent.expire(now)
 
     def _observe(self, progress: ScanProgress, now: float, started: float) -> None:
         """Turn the poll's progress and ETA into a reading and fuse it into the estimate."""
@@ -327,7 +323,7 @@ class PollSchedule:
         if rate is None:
             return 0.0
         wall = self._wall_clock()
-        floor = rate.hold_until - wall
+        floor = rate.held_for(wall)
         remaining, reset_at = rate.remaining, rate.reset_at
         if remaining is None or remaining > self.policy.rate_low_water:
             return floor
@@ -343,7 +339,7 @@ class PollSchedule:
             # A 10-a-minute plan (CyberSec Pro Trial) cannot keep 5 back in every window.
             reserve = min(reserve, max(1, rate.limit // 5))
         usable = max(remaining - reserve, 1)
-        return max(floor, (reset_at + _RESET_MARGIN - wall) / usable)
+        return max(floor, rate.until_reset(wall) / usable)
 
     def _budget_floor(self, now: float) -> float:
         """The shortest delay that keeps every sliding hour within `max_requests_per_hour`."""
@@ -353,12 +349,12 @@ class PollSchedule:
         sent = len(self._sent)
         if sent >= budget:
             # The budget-th most recent request must leave the window first.
-            return self._sent[sent - budget] + _HOUR - now
+            return self._sent.wait_for_room(budget - 1, now)
         left = budget - sent
         if sent and left <= max(budget // 4, 1):
             # Running low: spread what is left until the oldest request leaves the window,
             # rather than bursting into the cap and then going quiet for most of an hour.
-            return (self._sent[0] + _HOUR - now) / left
+            return self._sent.spread(left, now)
         return 0.0
 
 

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterable
 
-REDACTED = "***"
+from scangate.secrets import REDACTED, redact_tokens
+
+__all__ = ["REDACTED", "Redactor"]
+
 _MIN_SECRET = 4
 """Shorter values would redact ordinary words; providers' secrets are far longer."""
-
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
 
 
 class Redactor:
     """Holds the secret values of one run and removes them from any text.
 
     Besides the exact values it knows, it also removes anything shaped like a bearer token or a
-    JWT, so a token the provider invents at run time is hidden even before it is registered.
+    JWT (`scangate.secrets`), so a token the provider invents at run time is hidden even before
+    it is registered.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
@@ -59,5 +59,4 @@ class Redactor:
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-        return _JWT.sub(REDACTED, text)
+        return redact_tokens(text)

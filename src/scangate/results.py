@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -147,8 +147,8 @@ def _timestamp(value: str | None, where: str) -> datetime | None:
     if value is None:
         return None
     try:
-        # Python 3.10's fromisoformat does not accept the `Z` suffix; the schema requires it.
-        return datetime.fromisoformat(value[:-1] + "+00:00").astimezone(timezone.utc)
+        # The schema requires the `Z` suffix; spelled `+00:00`, it reads the same on any Python.
+        return datetime.fromisoformat(value[:-1] + "+00:00").astimezone(UTC)
     except ValueError:
         raise ValueError(f"{where}: {value!r} is not a valid date and time") from None
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import FrameType
 from typing import TypeVar
 
@@ -181,7 +181,7 @@ class Runner:
     """The scan this run owns or attached to, once known (for cancel and partial reports)."""
     last: ScanProgress | None = None
     polls: int = 0
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     pending: StartAttempt | None = None
     """The start attempt in flight: when a `Stop` cuts it short, it may have made a scan."""
     queue: StartQueue = field(default_factory=StartQueue)
@@ -195,10 +195,10 @@ class Runner:
     """The last refusal was for a scan running on the target (VAddy's one per project)."""
 
     def __post_init__(self) -> None:
-        """Bind the provider's HTTP client to this run's deadline and log."""
-        http = self.provider.http
-        http.time_left = lambda: self.deadline - self.monotonic()
-        http.on_wait = self._rate_line
+        """Bind the provider's requests to this run's deadline and log."""
+        self.provider.bind_run(
+            time_left=lambda: self.deadline - self.monotonic(), on_wait=self._rate_line
+        )
 
     @property
     def target(self) -> str:
@@ -330,12 +330,12 @@ class Runner:
 
     def queue_stats(self) -> QueueStats:
         """What the plan's limits cost this run so far (for the reports)."""
-        http = self.provider.http.stats
+        stats = self.provider.rate_stats()
         return QueueStats(
             queued_seconds=round(self.queue.seconds(self.monotonic()), 1),
-            throttled_seconds=round(http.waited, 1),
-            retries=self.queue.retries + http.resent,
-            rate_limited=http.limited,
+            throttled_seconds=round(stats.waited, 1),
+            retries=self.queue.retries + stats.resent,
+            rate_limited=stats.limited,
             reason=self.queue.reason,
         )
 
@@ -350,7 +350,7 @@ class Runner:
             attempt = StartAttempt(
                 target=self.target,
                 marker=f"scangate-{uuid.uuid4().hex[:16]}",
-                sent_at=datetime.now(timezone.utc),
+                sent_at=datetime.now(UTC),
                 known_ids=self.provider.known_scans(self.target),
             )
             self.pending = attempt
@@ -414,9 +414,9 @@ class Runner:
                 now=self.monotonic(),
                 started=begun,
                 polls=self.polls,
-                rate=self.provider.http.rate,
+                rate=self.provider.rate_state(),
                 deadline=self.deadline,
-                requests=self.provider.http.requests_sent,
+                requests=self.provider.requests_sent(),
             )
             if failures:
                 delay = max(delay, min(2.0**failures, 30.0))
@@ -447,7 +447,7 @@ class Runner:
             status=status,
             completeness=int(last.progress) if last and last.progress is not None else 0,
             started_at=self.started_at,
-            finished_at=datetime.now(timezone.utc),
+            finished_at=datetime.now(UTC),
             console_url=scan.console_url,
             message=why,
         )

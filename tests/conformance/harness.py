@@ -7,7 +7,6 @@ selected case at once on a small thread pool and each test only collects its own
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import socket
@@ -17,26 +16,28 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import xmlschema
 import yaml
-from conftest import SCHEMAS
-from e2e import REPORT_FILES, CliRun, cli_env, run_cli, scangate, write_policy
-from jsonschema import Draft4Validator, Draft7Validator, Draft202012Validator
+from e2e.support import (
+    JWT,
+    REPORT_FILES,
+    CliRun,
+    cli_env,
+    run_cli,
+    scangate,
+    validate_reports,
+    write_policy,
+)
 
 from scangate.http import DEFAULT_TIMEOUT
 from scangate.providers import PROVIDER_NAMES, provider_class
-from scangate.results import results_schema
 from scangate.sandbox import EMULATORS, EmulatorServer, sandbox_env, start_sandbox
 
 WORKERS = 6
 """CLI subprocesses at once: they sleep on emulator time, so 2 cores carry six easily."""
-JWT = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}")
-"""Anything shaped like a runtime token (CyberSec Pro and CyberOrigen issue JWTs)."""
 READ_TIMEOUT = DEFAULT_TIMEOUT[1]
 """The CLI's read timeout; a `timeout` fault hangs one second longer than this."""
 
@@ -491,36 +492,8 @@ def assert_reports(outcome: Outcome, status: str) -> dict[str, Any]:
     run = outcome.run
     for name in REPORT_FILES:
         assert (run.out_dir / name).is_file(), name
+    validate_reports(run)
     results = run.results()
-    _validators()["json"].validate(results)
-    _validators()["sarif"].validate(json.loads(run.report("scangate.sarif")))
-    _validators()["gitlab"].validate(json.loads(run.report("gl-dast-report.json")))
-    for xsd in _junit_schemas():
-        xsd.validate(run.report("junit.xml"))
     assert len(results["scans"]) == 1
     assert results["scans"][0]["status"] == status
     return dict(results)
-
-
-@cache
-def _validators() -> dict[str, Any]:
-    def schema(name: str) -> Any:
-        return json.loads((SCHEMAS / name).read_text("utf-8"))
-
-    return {
-        "json": Draft202012Validator(results_schema()),
-        "sarif": Draft4Validator(schema("sarif-2.1.0.json")),
-        "gitlab": Draft7Validator(schema("gitlab-dast-report-format.json")),
-    }
-
-
-@cache
-def _junit_schemas() -> tuple[xmlschema.XMLSchema, ...]:
-    return tuple(xmlschema.XMLSchema(str(SCHEMAS / f"junit-{n}.xsd")) for n in ("ant", "jenkins"))
-
-
-def decisions(results: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(fingerprint, gate decision) of every finding of the one scan, sorted."""
-    return sorted(
-        (f["fingerprint"], f["gate"]["decision"]) for f in results["scans"][0]["findings"]
-    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from e2e.support import decisions
 
 from scangate.providers import PROVIDER_NAMES, provider_class
 from scangate.sandbox import EMULATORS
@@ -26,7 +27,6 @@ from .harness import (
     assert_reports,
     assert_sane,
     cases,
-    decisions,
     error_line,
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from conftest import (
@@ -96,8 +96,8 @@ def golden_report() -> Report:
         scan_id="scan_1",
         target="app.example.com",
         status=ScanStatus.COMPLETED,
-        started_at=datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc),
-        finished_at=datetime(2026, 11, 22, 10, 12, 30, tzinfo=timezone.utc),
+        started_at=datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
+        finished_at=datetime(2026, 11, 22, 10, 12, 30, tzinfo=UTC),
         findings=(click, xss),
         console_url="https://console.example.com/scans/1",
         details={"scan_type": "quick"},

@@ -12,14 +12,14 @@ import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
 
 from scangate.errors import ProviderError
-from scangate.http import HttpClient
+from scangate.http import Connection, HttpClient
 from scangate.model import ScanId, ScanStatus
 from scangate.policy import ProviderSettings
 from scangate.providers import Provider, ScanProgress, ScanRef, StartAttempt, provider_class
@@ -31,7 +31,7 @@ from .strategies import HUGE_TEXT, SHORT_TEXT, json_body
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 NOW = 1_768_471_200.0
 """The fake wall clock: 2026-01-15 10:00:00Z."""
-SENT = datetime(2026, 1, 15, 9, 59, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 1, 15, 9, 59, 0, tzinfo=UTC)
 """When the start attempts were sent."""
 MARKER = "scangate-0123456789abcdef"
 
@@ -78,22 +78,19 @@ class Spec:
         return self.ops[op][1] + login
 
     def build(self, env: Mapping[str, str]) -> tuple[Provider, HttpClient, Clock]:
-        """The provider on a real `HttpClient` wired as `commands` wires it, on a fake clock."""
+        """The provider on a real `HttpClient` wired as `wiring` wires it, on a fake clock."""
         cls = provider_class(self.name)
         clock = Clock(NOW)
-        quirks = {key: getattr(cls, key) for key in ("secret_headers", "error_detail")}
-        http = HttpClient(
-            provider=cls.name,
+        connection = Connection(
             base_url=cls.DEFAULT_BASE_URL,
             redactor=Redactor(),
-            credential_hint="(set by the provider)",
             backoff=0,
             clock=clock,
             sleep=clock.sleep,
-            **quirks,
         )
         settings = ProviderSettings(name=self.name, options=dict(self.options))
-        return cls(settings=settings, env=env, http=http), http, clock
+        provider = cls(settings=settings, env=env, connection=connection)
+        return provider, provider.http, clock
 
 
 def attempt(target: str, marker: str = MARKER) -> StartAttempt:

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -82,7 +82,7 @@ DATETIMES = st.datetimes(
     min_value=datetime(1, 1, 2),
     max_value=datetime(9999, 12, 30),
     timezones=st.sampled_from(
-        (timezone.utc, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12, minutes=-30)))
+        (UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12, minutes=-30)))
     ),
 )
 """Aware times across `datetime`'s whole range (a day kept free at each end for the offsets)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from scangate.errors import ProviderError, UnexpectedResponseError
@@ -165,7 +165,7 @@ def test_vaddy_hostile_time_zone_name_is_utc() -> None:
     body = changed("vaddy", "result", _set(timezone="a/" * 300 + "x"))
     (result,), _ = serve("vaddy", "fetch", {"result": body})
     assert isinstance(result, ScanResult)
-    assert result.started_at == datetime(2014, 6, 12, 11, 11, 11, tzinfo=timezone.utc)
+    assert result.started_at == datetime(2014, 6, 12, 11, 11, 11, tzinfo=UTC)
 
 
 def test_vaddy_alert_count_beyond_a_float_is_unusable() -> None:
@@ -241,7 +241,7 @@ def test_times_before_year_1000_keep_four_digits(
     sarif_schema: JsonSchema, junit_schemas: XmlSchemas, gitlab_schema: JsonSchema
 ) -> None:
     """`strftime("%Y")` wrote `999-01-01`: invalid SARIF, JUnit (Ant) and GitLab times."""
-    early = datetime(999, 1, 1, tzinfo=timezone.utc)
+    early = datetime(999, 1, 1, tzinfo=UTC)
     report = report_of(finding(url="https://a.example/x"), started_at=early, finished_at=early)
     assert not sarif_schema.errors(json.loads(formatter("sarif").render(report)))
     assert not junit_schemas.errors(formatter("junit").render(report))

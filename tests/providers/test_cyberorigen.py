@@ -9,7 +9,7 @@ import copy
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,14 @@ from scangate.errors import (
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient
 from scangate.model import ScanId, ScanStatus, Severity
-from scangate.policy import ProviderSettings
 from scangate.providers import provider_class
-from scangate.providers.cyberorigen import CyberOrigenProvider, normalize_host
+from scangate.providers._wire import normalize_host
+from scangate.providers.cyberorigen import CyberOrigenProvider
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
 from scangate.providers.paging import PAGE_MARGIN, PagingError
-from scangate.redact import Redactor
+
+from . import rig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cyberorigen"
 BASE = CyberOrigenProvider.DEFAULT_BASE_URL
@@ -49,7 +49,7 @@ TOKEN_1 = "opaque-token-one-0123456789"
 TOKEN_2 = "opaque-token-two-9876543210"
 TOKEN_3 = "opaque-token-three-55555555"
 HINT = "CYBERORIGEN_API_KEY or CYBERORIGEN_USERNAME + CYBERORIGEN_PASSWORD"
-NOW = datetime(2025, 12, 21, 10, 11, 0, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2025, 12, 21, 10, 11, 0, tzinfo=UTC).timestamp()
 """The fake wall clock: ten minutes after the recorded scan started (10:01:00Z)."""
 TARGET = "https://Staging.Example.com/"
 SCAN = ScanRef(scan_id=ScanId("scan_abc123"), target=TARGET)
@@ -62,38 +62,11 @@ def asset(name: str) -> Any:
     return copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
 
 
-class Clock:
-    """A wall clock that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Rig:
-    """One provider wired to a real `HttpClient` with a fake clock and sleep."""
+class Rig(rig.Rig):
+    """The CyberOrigen adapter, built through the registry, on the fake clock."""
 
     def __init__(self, env: dict[str, str], options: dict[str, Any] | None = None) -> None:
-        self.clock = Clock()
-        self.sleeps: list[float] = []
-        self.registered: list[str] = []
-        self.redactor = Redactor()
-        self.redactor.on_add(self.registered.append)
-        self.http = HttpClient(
-            provider="cyberorigen",
-            base_url=BASE,
-            redactor=self.redactor,
-            credential_hint=HINT,
-            secret_headers=CyberOrigenProvider.secret_headers,
-            error_detail=CyberOrigenProvider.error_detail,
-            backoff=0,
-            sleep=self.sleeps.append,
-            clock=self.clock,
-        )
-        settings = ProviderSettings(name="cyberorigen", options=options or {})
-        self.provider = CyberOrigenProvider(settings=settings, env=env, http=self.http)
+        super().__init__("cyberorigen", env, options, now=NOW)
 
 
 @pytest.fixture
@@ -240,7 +213,7 @@ def test_start_sends_the_documented_body_with_options(
     ref = rig.provider.start(attempt())
     assert ref.scan_id == "scan_xyz789"
     assert ref.target == TARGET
-    assert ref.created_at == datetime(2025, 12, 21, 14, 0, tzinfo=timezone.utc)
+    assert ref.created_at == datetime(2025, 12, 21, 14, 0, tzinfo=UTC)
     assert ref.extra["estimated_duration"] == "2700"
 
 
@@ -256,7 +229,7 @@ def test_start_defaults_to_a_full_scan(mock: responses.RequestsMock, keyed: Rig)
 
 
 def attempt(known: frozenset[str] = frozenset()) -> StartAttempt:
-    sent = datetime(2025, 12, 21, 14, 0, 0, tzinfo=timezone.utc)
+    sent = datetime(2025, 12, 21, 14, 0, 0, tzinfo=UTC)
     return StartAttempt(target=TARGET, marker="scangate-0123", sent_at=sent, known_ids=known)
 
 
@@ -513,8 +486,8 @@ def test_fetch_pages_through_all_findings(mock: responses.RequestsMock, keyed: R
         "scan_abc123",
     )
     assert result.status is ScanStatus.COMPLETED and result.complete
-    assert result.started_at == datetime(2025, 12, 21, 10, 1, tzinfo=timezone.utc)
-    assert result.finished_at == datetime(2025, 12, 21, 10, 45, tzinfo=timezone.utc)
+    assert result.started_at == datetime(2025, 12, 21, 10, 1, tzinfo=UTC)
+    assert result.finished_at == datetime(2025, 12, 21, 10, 45, tzinfo=UTC)
     assert result.details["scan_type"] == "full"
     assert result.details["critical_count"] == "1"
     assert result.details["findings_reported"] == "237"
@@ -707,7 +680,7 @@ def test_login_posts_a_form_and_redacts_the_token_at_once(
     assert token_call.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert "X-API-Key" not in mock.calls[1].request.headers
     assert PASSWORD in login.registered
-    assert login.redactor(f"token {TOKEN_1}") == "token ***"
+    assert login.redactor(f"token {TOKEN_1}") == "token [redacted by scangate]"
 
 
 def test_token_is_refreshed_shortly_before_it_expires(
@@ -824,7 +797,7 @@ def test_a_401_with_an_api_key_is_not_retried(mock: responses.RequestsMock, keye
     assert get.call_count == 1
     assert "CYBERORIGEN_API_KEY" in err.value.diagnostics()
     assert KEY not in err.value.diagnostics()
-    assert "Invalid API key *** (INVALID_API_KEY)" in err.value.message
+    assert "Invalid API key [redacted by scangate] (INVALID_API_KEY)" in err.value.message
 
 
 # Every failure of an ordinary call, mapped to its error class and exit code.

@@ -11,7 +11,7 @@ import copy
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import Any
@@ -34,14 +34,14 @@ from scangate.errors import (
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient
 from scangate.model import ScanId, ScanStatus, Severity
-from scangate.policy import ProviderSettings, check_options, load_policy
+from scangate.policy import check_options, load_policy
 from scangate.providers import provider_class
 from scangate.providers.cybersecpro import PLANS, CyberSecProProvider
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
 from scangate.providers.paging import PagingError
-from scangate.redact import Redactor
+
+from . import rig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cybersecpro"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policies" / "cybersecpro.yml"
@@ -50,7 +50,7 @@ KEY = "csp_" + "0123456789abcdef" * 4
 EMAIL = "ci@example.com"
 PASSWORD = "correct horse battery staple"
 HINT = "CYBERSECPRO_API_KEY, or CYBERSECPRO_EMAIL + CYBERSECPRO_PASSWORD"
-NOW = datetime(2026, 1, 15, 14, 35, 0, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2026, 1, 15, 14, 35, 0, tzinfo=UTC).timestamp()
 TARGET = "https://Example.com/"
 SCAN = ScanRef(scan_id=ScanId("scan_a1b2c3d4"), target=TARGET)
 DETAIL = f"{BASE}/scans/scan_a1b2c3d4"
@@ -80,18 +80,8 @@ ACCESS_1, ACCESS_2, ACCESS_3 = jwt("one"), jwt("two"), jwt("three")
 REFRESH = jwt("refresh", life=30 * 86400, kind="refresh")
 
 
-class Clock:
-    """A wall clock that moves only when a test says so (and when the client sleeps)."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Rig:
-    """One provider wired to a real `HttpClient` with a fake clock and sleep."""
+class Rig(rig.Rig):
+    """The CyberSec Pro adapter, built through the registry; the clock moves when it sleeps."""
 
     def __init__(
         self,
@@ -99,30 +89,9 @@ class Rig:
         options: dict[str, Any] | None = None,
         unrated: Severity = Severity.HIGH,
     ) -> None:
-        self.clock = Clock()
-        self.sleeps: list[float] = []
-        self.registered: list[str] = []
-        self.redactor = Redactor()
-        self.redactor.on_add(self.registered.append)
-        self.http = HttpClient(
-            provider="cybersecpro",
-            base_url=BASE,
-            redactor=self.redactor,
-            credential_hint=HINT,
-            secret_headers=CyberSecProProvider.secret_headers,
-            error_detail=CyberSecProProvider.error_detail,
-            backoff=0,
-            sleep=self.sleep,
-            clock=self.clock,
+        super().__init__(
+            "cybersecpro", env, options, now=NOW, sleep_advances=True, unrated_severity=unrated
         )
-        settings = ProviderSettings(
-            name="cybersecpro", options=options or {}, unrated_severity=unrated
-        )
-        self.provider = CyberSecProProvider(settings=settings, env=env, http=self.http)
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.clock.now += seconds
 
 
 @pytest.fixture
@@ -176,7 +145,7 @@ def detail(**fields: Any) -> dict[str, Any]:
 
 
 def attempt(known: frozenset[str] = frozenset()) -> StartAttempt:
-    sent = datetime(2026, 1, 15, 14, 30, 0, tzinfo=timezone.utc)
+    sent = datetime(2026, 1, 15, 14, 30, 0, tzinfo=UTC)
     return StartAttempt(target=TARGET, marker="scangate-0123", sent_at=sent, known_ids=known)
 
 
@@ -282,7 +251,7 @@ def test_start_sends_target_tool_and_parameters_with_the_documented_defaults(
     )
     ref = keyed.provider.start(attempt())
     assert (ref.scan_id, ref.target) == ("scan_a1b2c3d4", TARGET)
-    assert ref.created_at == datetime(2026, 1, 15, 14, 30, tzinfo=timezone.utc)
+    assert ref.created_at == datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
     assert ref.extra == {"tool": "nmap"}
 
 
@@ -436,7 +405,7 @@ def test_find_running_reads_both_list_shapes(
     found = keyed.provider.find_running("EXAMPLE.com")
     listed = (answer.get("data") or answer.get("scans"))[0]
     assert found is not None and found.scan_id == listed["id"]
-    assert found.created_at == datetime(2026, 1, 15, 14, 30, tzinfo=timezone.utc)
+    assert found.created_at == datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
 
 
 def test_find_running_matches_the_host_and_an_active_status(
@@ -594,8 +563,8 @@ def test_fetch_maps_the_documented_vulnerabilities(
         "scan_a1b2c3d4",
     )
     assert result.status is ScanStatus.COMPLETED and result.complete
-    assert result.started_at == datetime(2026, 1, 15, 14, 30, tzinfo=timezone.utc)
-    assert result.finished_at == datetime(2026, 1, 15, 14, 32, 4, tzinfo=timezone.utc)
+    assert result.started_at == datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
+    assert result.finished_at == datetime(2026, 1, 15, 14, 32, 4, tzinfo=UTC)
     assert result.details["result_shape"] == "documented"
     assert (result.details["findings_reported"], result.details["open_ports"]) == ("1", "4")
     assert result.details["duration"] == "2m 4s"
@@ -781,7 +750,7 @@ def test_login_posts_json_and_redacts_the_tokens_before_their_first_use(
     assert mock.calls[0].request.headers["Content-Type"] == "application/json"
     assert "X-API-Key" not in mock.calls[1].request.headers
     assert PASSWORD in login.registered
-    assert login.redactor(f"token {ACCESS_1}") == "token ***"
+    assert login.redactor(f"token {ACCESS_1}") == "token [redacted by scangate]"
 
 
 def test_the_implementation_login_is_refreshed_with_the_refresh_token_before_expiry(
@@ -910,7 +879,8 @@ def test_a_401_with_an_api_key_is_not_retried(mock: responses.RequestsMock, keye
         keyed.provider.poll(SCAN)
     assert get.call_count == 1
     assert "CYBERSECPRO_API_KEY" in err.value.diagnostics()
-    assert KEY not in err.value.diagnostics() and "Invalid API key ***" in err.value.message
+    assert KEY not in err.value.diagnostics()
+    assert "Invalid API key [redacted by scangate]" in err.value.message
 
 
 # Every failure of an ordinary call, mapped to its error class and exit code.

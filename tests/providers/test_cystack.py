@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import Any
@@ -35,20 +35,16 @@ from scangate.errors import (
     UnexpectedResponseError,
 )
 from scangate.gate import Decision, evaluate
-from scangate.http import HttpClient
 from scangate.model import ScanId, ScanStatus, Severity
 from scangate.policy import Policy, ProviderSettings, ScanSettings
 from scangate.providers import provider_class
-from scangate.providers.cystack import (
-    DETAIL_WORKERS,
-    CyStackProvider,
-    address_key,
-    parallel_map,
-    parse_time,
-)
+from scangate.providers._wire import parallel_map
+from scangate.providers.cystack import DETAIL_WORKERS, CyStackProvider
+from scangate.providers.cystack_wire import address_key, parse_time
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
 from scangate.providers.paging import PagingError
-from scangate.redact import Redactor
+
+from . import rig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cystack"
 BASE = CyStackProvider.DEFAULT_BASE_URL
@@ -59,7 +55,7 @@ TARGET_ID = "5b1e7c2a-8d4f-4e6a-9c3b-1f2e3d4c5b6a"
 OTHER_ID = "6c2f8d3b-9e5a-4f7b-8d4c-2a3b4c5d6e7f"
 SCAN_ID = "65fa9150-fbca-49ce-bac6-586e58cd36f5"
 SCAN = ScanRef(scan_id=ScanId(SCAN_ID), target=TARGET)
-SENT = datetime(2026, 1, 15, 10, 0, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 1, 15, 10, 0, 0, tzinfo=UTC)
 MARKER = "scangate-0123456789abcdef"
 DONE = ScanProgress(status=ScanStatus.COMPLETED, raw_status="Stopped")
 
@@ -71,29 +67,11 @@ def asset(name: str) -> Any:
     return copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
 
 
-class Rig:
-    """One provider wired to a real `HttpClient` with a fake clock and sleep."""
+class Rig(rig.Rig):
+    """The CyStack adapter, built through the registry, a minute after `SENT`."""
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.sleeps: list[float] = []
-        self.registered: list[str] = []
-        self.redactor = Redactor()
-        self.redactor.on_add(self.registered.append)
-        self.http = HttpClient(
-            provider="cystack",
-            base_url=BASE,
-            redactor=self.redactor,
-            credential_hint="CYSTACK_API_KEY",
-            secret_headers=CyStackProvider.secret_headers,
-            error_detail=CyStackProvider.error_detail,
-            backoff=0,
-            sleep=self.sleeps.append,
-            clock=lambda: SENT.timestamp() + 60,
-        )
-        settings = ProviderSettings(name="cystack", options=options or {})
-        self.provider = CyStackProvider(
-            settings=settings, env={"CYSTACK_API_KEY": KEY}, http=self.http
-        )
+        super().__init__("cystack", {"CYSTACK_API_KEY": KEY}, options, now=SENT.timestamp() + 60)
 
 
 @pytest.fixture
@@ -402,7 +380,7 @@ def test_find_running_checks_queued_then_running_scans_of_the_target(
     found = rig.provider.find_running(TARGET)
     assert found is not None
     assert (found.scan_id, found.target) == (SCAN_ID, TARGET)
-    assert found.created_at == datetime(2017, 11, 20, 13, 58, 1, tzinfo=timezone.utc)
+    assert found.created_at == datetime(2017, 11, 20, 13, 58, 1, tzinfo=UTC)
     assert found.extra["target_id"] == TARGET_ID
 
 
@@ -519,7 +497,7 @@ def test_find_started_recognises_the_marker(mock: responses.RequestsMock, rig: R
     mock.get(f"{BASE}/scans/ours", json=ours)
     found = rig.provider.find_started(attempt(frozenset({"known"})))
     assert found is not None and found.scan_id == "ours"
-    assert found.created_at == datetime.fromtimestamp(SENT.timestamp() + 2, timezone.utc)
+    assert found.created_at == datetime.fromtimestamp(SENT.timestamp() + 2, UTC)
 
 
 def test_find_started_takes_a_new_unmarked_scan_and_skips_old_ones(
@@ -671,8 +649,8 @@ def test_fetch_maps_every_documented_field(mock: responses.RequestsMock, rig: Ri
         SCAN_ID,
         ScanStatus.COMPLETED,
     )
-    assert result.started_at == datetime.fromtimestamp(1511957637, timezone.utc)
-    assert result.finished_at == datetime.fromtimestamp(1511958637, timezone.utc)
+    assert result.started_at == datetime.fromtimestamp(1511957637, UTC)
+    assert result.finished_at == datetime.fromtimestamp(1511958637, UTC)
     assert result.details["profile"] == "Full Audit"
     assert result.details["vulnerabilities_reported"] == "2"
 
@@ -951,10 +929,10 @@ def test_error_detail_reads_drf_shapes(body: Any, text: str) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (1511957637, datetime(2017, 11, 29, 12, 13, 57, tzinfo=timezone.utc)),
-        ("1511957637", datetime(2017, 11, 29, 12, 13, 57, tzinfo=timezone.utc)),
-        ("13:58:01 20/11/2017", datetime(2017, 11, 20, 13, 58, 1, tzinfo=timezone.utc)),
-        ("2017-11-20T13:58:01Z", datetime(2017, 11, 20, 13, 58, 1, tzinfo=timezone.utc)),
+        (1511957637, datetime(2017, 11, 29, 12, 13, 57, tzinfo=UTC)),
+        ("1511957637", datetime(2017, 11, 29, 12, 13, 57, tzinfo=UTC)),
+        ("13:58:01 20/11/2017", datetime(2017, 11, 20, 13, 58, 1, tzinfo=UTC)),
+        ("2017-11-20T13:58:01Z", datetime(2017, 11, 20, 13, 58, 1, tzinfo=UTC)),
         ("None", None),
         (None, None),
         (True, None),

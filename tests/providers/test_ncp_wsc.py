@@ -11,7 +11,7 @@ import copy
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.client import RemoteDisconnected
 from pathlib import Path
@@ -33,20 +33,15 @@ from scangate.errors import (
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient
 from scangate.model import ScanId, ScanStatus, Severity
-from scangate.policy import ProviderSettings
 from scangate.providers import provider_class
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
-from scangate.providers.ncp_wsc import (
-    ApiCallFailError,
-    NcpWscProvider,
-    same_url,
-    signature,
-    split_url,
-)
+from scangate.providers.ncp_wsc import NcpWscProvider
+from scangate.providers.ncp_wsc_codes import ApiCallFailError, same_url, signature
+from scangate.providers.ncp_wsc_report import split_url
 from scangate.providers.paging import PagingError
-from scangate.redact import Redactor
+
+from . import rig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "ncp-wsc"
 BASE = NcpWscProvider.DEFAULT_BASE_URL
@@ -80,39 +75,12 @@ def asset(name: str) -> Any:
     return copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
 
 
-class Clock:
-    """A wall clock that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Rig:
-    """One provider wired to a real `HttpClient` with a fake clock and sleep."""
+class Rig(rig.Rig):
+    """The WSC adapter, built through the registry, on the fake clock."""
 
     def __init__(self, options: dict[str, Any] | None = None, secret: str = SECRET) -> None:
-        self.clock = Clock()
-        self.sleeps: list[float] = []
-        self.registered: list[str] = []
-        self.redactor = Redactor()
-        self.redactor.on_add(self.registered.append)
-        self.http = HttpClient(
-            provider="ncp-wsc",
-            base_url=BASE,
-            redactor=self.redactor,
-            credential_hint="(set by the provider)",
-            secret_headers=NcpWscProvider.secret_headers,
-            error_detail=NcpWscProvider.error_detail,
-            backoff=0,
-            sleep=self.sleeps.append,
-            clock=self.clock,
-        )
-        settings = ProviderSettings(name="ncp-wsc", options=options or {})
         env = {"NCP_ACCESS_KEY": ACCESS, "NCP_SECRET_KEY": secret}
-        self.provider = NcpWscProvider(settings=settings, env=env, http=self.http)
+        super().__init__("ncp-wsc", env, options, now=NOW)
 
 
 @pytest.fixture
@@ -185,7 +153,7 @@ def add_search(
 
 
 def attempt(known: frozenset[str] = frozenset()) -> StartAttempt:
-    sent = datetime(2026, 1, 15, 10, 0, 0, tzinfo=timezone.utc)
+    sent = datetime(2026, 1, 15, 10, 0, 0, tzinfo=UTC)
     return StartAttempt(target=TARGET, marker=MEMO, sent_at=sent, known_ids=known)
 
 
@@ -365,7 +333,7 @@ def test_start_finds_the_job_by_memo_when_the_answer_names_none(
     add_search(mock, "memo", MEMO, None, other, record(start_date="2026-01-15 19:00:01"))
     ref = rig.provider.start(attempt())
     assert (ref.scan_id, ref.extra["memo"]) == (JOB, MEMO)
-    assert ref.created_at == datetime(2026, 1, 15, 10, 0, 1, tzinfo=timezone.utc)  # KST - 9 h
+    assert ref.created_at == datetime(2026, 1, 15, 10, 0, 1, tzinfo=UTC)  # KST - 9 h
     assert put.call_count == 1
 
 
@@ -730,8 +698,8 @@ def test_fetch_maps_the_documented_report(mock: responses.RequestsMock, rig: Rig
         JOB,
     )
     assert result.complete and result.status is ScanStatus.COMPLETED
-    assert result.started_at == datetime(2024, 7, 9, 6, 37, 4, tzinfo=timezone.utc)
-    assert result.finished_at == datetime(2024, 7, 9, 6, 39, 54, tzinfo=timezone.utc)
+    assert result.started_at == datetime(2024, 7, 9, 6, 37, 4, tzinfo=UTC)
+    assert result.finished_at == datetime(2024, 7, 9, 6, 39, 54, tzinfo=UTC)
     assert (finding.rule_id, finding.title, finding.severity) == ("XSS", "XSS #1", Severity.LOW)
     assert (finding.method, finding.url) == ("GET", "http://your-domain/....(omitted)")
     assert finding.response == "Allow: POST,OPTIONS,HEAD,GET"
@@ -1166,14 +1134,14 @@ def test_a_rejected_signature_is_never_retried_and_names_the_variables(
     assert search.call_count == 1
     assert "check NCP_ACCESS_KEY + NCP_SECRET_KEY" in err.value.diagnostics()
     assert "a-wrong-secret-value-1234" not in err.value.diagnostics()
-    assert "Authentication Failed (***)" in err.value.message
+    assert "Authentication Failed ([redacted by scangate])" in err.value.message
 
 
 @pytest.mark.parametrize(("offset", "side"), [(600, "behind"), (-400, "ahead of")])
 def test_a_401_from_clock_skew_says_so(
     mock: responses.RequestsMock, rig: Rig, offset: int, side: str
 ) -> None:
-    date = format_datetime(datetime.fromtimestamp(NOW + offset, timezone.utc), usegmt=True)
+    date = format_datetime(datetime.fromtimestamp(NOW + offset, UTC), usegmt=True)
     mock.post(SEARCH, status=401, json=asset("error_gateway_401.json"), headers={"Date": date})
     with pytest.raises(ProviderAuthError) as err:
         rig.provider.poll(SCAN)
@@ -1184,7 +1152,7 @@ def test_a_401_from_clock_skew_says_so(
 def test_a_401_with_a_close_clock_blames_the_credentials(
     mock: responses.RequestsMock, rig: Rig
 ) -> None:
-    date = format_datetime(datetime.fromtimestamp(NOW + 5, timezone.utc), usegmt=True)
+    date = format_datetime(datetime.fromtimestamp(NOW + 5, UTC), usegmt=True)
     mock.post(SEARCH, status=401, json=asset("error_gateway_401.json"), headers={"Date": date})
     with pytest.raises(ProviderAuthError) as err:
         rig.provider.poll(SCAN)

@@ -9,7 +9,7 @@ import copy
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,7 @@ from scangate.errors import (
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient
 from scangate.model import ScanId, ScanStatus, Severity
-from scangate.policy import ProviderSettings
 from scangate.providers import provider_class
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
 from scangate.providers.paging import PagingError
@@ -45,7 +43,8 @@ from scangate.providers.vaddy import (
     VAddyBusyError,
     VAddyProvider,
 )
-from scangate.redact import Redactor
+
+from . import rig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "vaddy"
 BASE = VAddyProvider.DEFAULT_BASE_URL
@@ -66,28 +65,12 @@ def asset(name: str) -> Any:
     return copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
 
 
-class Rig:
-    """One provider wired to a real `HttpClient` with a fake clock and sleep."""
+class Rig(rig.Rig):
+    """The VAddy adapter, built through the registry, on a fixed clock."""
 
     def __init__(self, options: dict[str, Any] | None = None, **settings: Any) -> None:
-        self.sleeps: list[float] = []
-        self.registered: list[str] = []
-        self.redactor = Redactor()
-        self.redactor.on_add(self.registered.append)
-        self.http = HttpClient(
-            provider="vaddy",
-            base_url=BASE,
-            redactor=self.redactor,
-            credential_hint=HINT,
-            secret_headers=VAddyProvider.secret_headers,
-            error_detail=VAddyProvider.error_detail,
-            backoff=0,
-            sleep=self.sleeps.append,
-            clock=lambda: 1_700_000_000.0,
-        )
-        provider_settings = ProviderSettings(name="vaddy", options=options or {}, **settings)
         env = {"VADDY_USER": USER, "VADDY_AUTH_KEY": KEY}
-        self.provider = VAddyProvider(settings=provider_settings, env=env, http=self.http)
+        super().__init__("vaddy", env, options, now=1_700_000_000.0, **settings)
 
 
 @pytest.fixture
@@ -127,7 +110,7 @@ def key_header() -> Any:
 
 
 def attempt() -> StartAttempt:
-    sent = datetime(2026, 1, 15, 10, 0, tzinfo=timezone.utc)
+    sent = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
     return StartAttempt(target=PROJECT, marker="scangate-0123", sent_at=sent)
 
 
@@ -173,8 +156,9 @@ def test_options_schema(options: dict[str, Any], valid: bool) -> None:
 
 def test_the_key_is_redacted_and_sent_only_as_a_header(rig: Rig) -> None:
     assert KEY in rig.registered
-    assert rig.http.default_headers == {"X-API-KEY": KEY}
-    assert "VADDY_AUTH_KEY" in rig.http.credential_hint
+    # The credential headers the client adds to every request (`HttpContract.authorize`).
+    assert rig.http.contract.authorize("GET", f"{BASE}/scan/result") == {"X-API-KEY": KEY}
+    assert "VADDY_AUTH_KEY" in rig.http.contract.credential_hint
 
 
 # Runcheck and if_running (fact sheet "GET /v2/scan/runcheck").
@@ -534,8 +518,8 @@ def test_the_count_summary_carries_the_checks_and_the_console(
     assert (result.provider, result.scanner, result.scan_id) == ("vaddy", "VAddy", SCAN_ID)
     assert result.status is ScanStatus.COMPLETED and result.complete
     assert result.findings[0].severity is Severity.HIGH  # the default unrated_severity
-    assert result.started_at == datetime(2014, 6, 12, 11, 11, 11, tzinfo=timezone.utc)
-    assert result.finished_at == datetime(2014, 6, 12, 11, 41, 11, tzinfo=timezone.utc)
+    assert result.started_at == datetime(2014, 6, 12, 11, 11, 11, tzinfo=UTC)
+    assert result.finished_at == datetime(2014, 6, 12, 11, 41, 11, tzinfo=UTC)
     assert result.details["crawl_label"] == "user edit scenario label"
     assert (result.details["crawl_id"], result.details["complete"]) == ("30", "100%")
 
@@ -594,7 +578,7 @@ def test_times_without_an_offset_use_the_result_timezone(
 ) -> None:
     body = finish(timezone="Asia/Tokyo", start_time="2014-06-12T20:11:11", end_time="garbage")
     result = poll_then_fetch(mock, rig, body)
-    assert result.started_at == datetime(2014, 6, 12, 11, 11, 11, tzinfo=timezone.utc)
+    assert result.started_at == datetime(2014, 6, 12, 11, 11, 11, tzinfo=UTC)
     assert result.finished_at is None
 
 
@@ -720,7 +704,7 @@ def test_vaddy_words_that_echo_the_key_are_redacted(mock: responses.RequestsMock
     mock.post(f"{BASE}/scan", status=400, json={"error_message": f"bad auth_key {KEY}"})
     with pytest.raises(ProviderError) as err:
         rig.provider.start(attempt())
-    assert KEY not in err.value.diagnostics() and "***" in err.value.message
+    assert KEY not in err.value.diagnostics() and "[redacted by scangate]" in err.value.message
 
 
 def test_a_retried_poll_sends_the_same_request(mock: responses.RequestsMock, rig: Rig) -> None:

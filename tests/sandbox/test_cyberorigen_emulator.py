@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,17 +23,17 @@ from scangate.sandbox import (
     scenarios_for,
     start_sandbox,
 )
-from scangate.sandbox.cyberorigen_auth import (
+from scangate.sandbox.cyberorigen.auth import (
     READ_ONLY_API_KEY,
     SANDBOX_API_KEY,
     SANDBOX_PASSWORD,
     SANDBOX_USERNAME,
 )
-from scangate.sandbox.cyberorigen_scans import PHASES
+from scangate.sandbox.cyberorigen.scans import PHASES
 from scangate.sandbox.scenario import parse_scenario
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-START = datetime(2026, 1, 15, 10, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 """FakeClock's wall time at zero."""
 FINDING_KEYS = {
     "id",

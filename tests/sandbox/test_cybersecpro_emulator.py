@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from scangate.errors import ProviderError
-from scangate.http import HttpClient
+from scangate.http import Connection
 from scangate.model import ScanStatus
 from scangate.policy import Policy, ProviderSettings, ScanSettings
 from scangate.polling import PollPolicy, PollSchedule
@@ -34,8 +34,8 @@ from scangate.sandbox import (
     scenarios_for,
     start_sandbox,
 )
-from scangate.sandbox.cybersecpro import CyberSecProEmulator
-from scangate.sandbox.cybersecpro_auth import SANDBOX_API_KEY, SANDBOX_EMAIL, SANDBOX_PASSWORD
+from scangate.sandbox.cybersecpro.auth import SANDBOX_API_KEY, SANDBOX_EMAIL, SANDBOX_PASSWORD
+from scangate.sandbox.cybersecpro.emulator import CyberSecProEmulator
 from scangate.sandbox.scenario import parse_scenario
 
 SHAPES = ("documented", "implementation")
@@ -732,25 +732,23 @@ class Simulation:
         self.server = server
         self.lines: list[str] = []
         # No retries: a 429 must show as one, not be absorbed by the HTTP layer.
-        http = HttpClient(
-            provider="cybersecpro",
+        connection = Connection(
             base_url=server.base_url,
             redactor=Redactor(),
-            credential_hint="sandbox credentials",
             retries=0,
             backoff=0,
             clock=clock.time,
             sleep=clock.advance,
         )
         settings = ProviderSettings(name="cybersecpro", base_url=server.base_url, options=options)
-        provider = CyberSecProProvider(settings=settings, env=env, http=http)
+        provider = CyberSecProProvider(settings=settings, env=env, connection=connection)
         policy = Policy(provider=settings, scan=ScanSettings(target="staging.example.com"))
         self.runner = Runner(
             provider=provider,
             policy=policy,
             log=self.lines.append,
             deadline=clock.monotonic() + 3600,
-            schedule=lambda: PollSchedule(PollPolicy(), wall_clock=http.clock),
+            schedule=lambda: PollSchedule(PollPolicy(), wall_clock=connection.clock),
             monotonic=clock.monotonic,
             sleep=clock.advance,
         )

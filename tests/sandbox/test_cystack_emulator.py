@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +14,7 @@ import pytest
 import requests
 import yaml
 
-from scangate.http import HttpClient
+from scangate.http import Connection
 from scangate.model import ScanStatus, Severity
 from scangate.policy import ProviderSettings
 from scangate.providers.cystack import CyStackProvider
@@ -30,11 +30,11 @@ from scangate.sandbox import (
     scenarios_for,
     start_sandbox,
 )
-from scangate.sandbox.cystack import CyStackEmulator
-from scangate.sandbox.cystack_data import SANDBOX_API_KEY, STOPPING_SECONDS, TARGETS
+from scangate.sandbox.cystack.data import SANDBOX_API_KEY, STOPPING_SECONDS, TARGETS
+from scangate.sandbox.cystack.emulator import CyStackEmulator
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cystack"
-START = datetime(2026, 1, 15, 10, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 """FakeClock's wall time at zero."""
 STAGING = "5b1e7c2a-8d4f-4e6a-9c3b-1f2e3d4c5b6a"
 """The seeded target `https://staging.example.com` (the e2e target)."""
@@ -496,14 +496,10 @@ def test_every_bundled_scenario_plays_including_the_cystack_only_one() -> None:
 
 def test_the_adapter_runs_a_whole_scan_against_the_emulator(launch: Any, clock: FakeClock) -> None:
     server = launch("findings")
-    http = HttpClient(
-        provider="cystack",
-        base_url=server.base_url,
-        redactor=Redactor(),
-        credential_hint="CYSTACK_API_KEY",
-    )
     provider = CyStackProvider(
-        settings=ProviderSettings(name="cystack"), env=sandbox_env("cystack"), http=http
+        settings=ProviderSettings(name="cystack"),
+        env=sandbox_env("cystack"),
+        connection=Connection(base_url=server.base_url, redactor=Redactor()),
     )
     target = "https://staging.example.com"
     provider.preflight(target)

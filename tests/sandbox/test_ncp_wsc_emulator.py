@@ -22,14 +22,14 @@ from scangate.sandbox import (
     scenarios_for,
     start_sandbox,
 )
-from scangate.sandbox.ncp_wsc import (
+from scangate.sandbox.ncp_wsc.emulator import (
     NO_WSC_ACCESS_KEY,
     NO_WSC_SECRET_KEY,
     SANDBOX_ACCESS_KEY,
     SANDBOX_SECRET_KEY,
     sign,
 )
-from scangate.sandbox.ncp_wsc_jobs import STOPPING
+from scangate.sandbox.ncp_wsc.jobs import STOPPING
 from scangate.sandbox.scenario import parse_scenario
 
 FLOW = [

@@ -21,7 +21,7 @@ from scangate.sandbox import (
     start_sandbox,
 )
 from scangate.sandbox.runtime import REDACTED
-from scangate.sandbox.vaddy import (
+from scangate.sandbox.vaddy.emulator import (
     ALREADY_FINISHED,
     BAD_SCAN_TYPE,
     BUSY,

@@ -16,8 +16,14 @@ from typing import TextIO
 from scangate.errors import OutputError
 from scangate.formats import Report
 from scangate.formats.markdown import MAX_BYTES, MarkdownFormatter
-from scangate.gate import BaselineState, Decision, Evaluation, Judgement, incomplete_fails
-from scangate.policy import IgnoreRule
+from scangate.model import (
+    BaselineState,
+    Decision,
+    Evaluation,
+    IgnoreRule,
+    Judgement,
+    incomplete_fails,
+)
 from scangate.polling import format_clock
 from scangate.text import json_safe, markdown_escape, no_workflow_commands, one_line, xml_safe
 

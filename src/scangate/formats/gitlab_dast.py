@@ -26,14 +26,13 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from scangate.fingerprint import normalize_path
 from scangate.formats.interface import Formatter, Report
-from scangate.gate import Evaluation, Judgement
-from scangate.model import Finding, ScanResult, ScanStatus, Severity
+from scangate.model import Evaluation, Finding, Judgement, ScanResult, ScanStatus, Severity
 from scangate.text import json_safe, markdown_escape, one_line, xml_safe
 
 SCHEMA_VERSION = "15.2.1"
@@ -63,7 +62,7 @@ _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _FATAL = frozenset(
     {ScanStatus.FAILED, ScanStatus.CANCELLED, ScanStatus.TIMED_OUT, ScanStatus.INTERRUPTED}
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME_LIMIT = 255
 _SOLUTION_LIMIT = 7000
 _TEXT_LIMIT = 65_536
@@ -108,8 +107,8 @@ def _sanitize(value: Any) -> Any:
 def _utc(moment: datetime) -> datetime:
     """`moment` in UTC; a naive time is taken to be UTC already."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def gitlab_time(moment: datetime | None) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from scangate.gate import Evaluation, Verdict
-from scangate.policy import GateSettings
+from scangate.model import Evaluation, GateSettings, Verdict
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,14 +11,23 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from scangate.baseline import BaselineEntry
 from scangate.formats.interface import Formatter, Report
-from scangate.gate import Evaluation, Judgement, SeverityCounts
-from scangate.model import CountSummary, Finding, QueueStats, ScanResult, Severity
-from scangate.policy import GateSettings, IgnoreRule
+from scangate.model import (
+    BaselineEntry,
+    CountSummary,
+    Evaluation,
+    Finding,
+    GateSettings,
+    IgnoreRule,
+    Judgement,
+    QueueStats,
+    ScanResult,
+    Severity,
+    SeverityCounts,
+)
 from scangate.text import json_safe
 
 RESULTS_VERSION = 1
@@ -62,8 +71,8 @@ def iso_utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _gate_settings(gate: GateSettings) -> dict[str, Any]:

@@ -24,12 +24,19 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from scangate.formats.interface import Formatter, Report
-from scangate.gate import BaselineState, Decision, Evaluation, Judgement, incomplete_fails
-from scangate.model import Finding, ScanResult
+from scangate.model import (
+    BaselineState,
+    Decision,
+    Evaluation,
+    Finding,
+    Judgement,
+    ScanResult,
+    incomplete_fails,
+)
 from scangate.text import one_line, xml_safe
 
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -44,7 +51,7 @@ _LOG_LIMIT = 1_000_000
 DETAIL_BUDGET = 20_000_000
 """UTF-8 bytes of failure details per document. GitLab rejects JUnit files over 30 MB
 (formats.md §2.3); past this budget, failures keep only their summary and fingerprint."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SKIPPED = frozenset({Decision.IGNORED, Decision.FALSE_POSITIVE, Decision.BASELINED})
 _NOT_CLASS_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 HEALTH_CLASSNAME = "dast.scan"
@@ -135,10 +142,10 @@ def _timestamp(moment: datetime | None) -> str:
     """UTC without a timezone suffix, as the Ant XSD requires; a naive time is taken as UTC."""
     moment = moment or _EPOCH
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     # Not `strftime("%Y")`: it leaves years before 1000 unpadded (`999-01-01`), which the Ant
     # XSD's timestamp pattern refuses; `isoformat` always writes four digits.
-    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat()
+    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
 
 
 def _duration(result: ScanResult) -> str:

@@ -9,9 +9,18 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from scangate.formats.interface import Formatter, Report
 from scangate.formats.json import iso_utc
-from scangate.gate import BaselineState, Decision, Evaluation, Judgement, SeverityCounts, Verdict
-from scangate.model import CountSummary, ScanResult, Severity
-from scangate.policy import IgnoreRule
+from scangate.model import (
+    BaselineState,
+    CountSummary,
+    Decision,
+    Evaluation,
+    IgnoreRule,
+    Judgement,
+    ScanResult,
+    Severity,
+    SeverityCounts,
+    Verdict,
+)
 from scangate.text import json_safe, markdown_escape, no_workflow_commands, one_line, xml_safe
 
 MAX_BYTES = 1024 * 1024

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import gc
-import hashlib
-import json
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
-import attr
 from sarif_om import (
-    ArtifactContent,
     ArtifactLocation,
     Conversion,
     Invocation,
@@ -27,7 +19,6 @@ from sarif_om import (
     MultiformatMessageString,
     Notification,
     PhysicalLocation,
-    PropertyBag,
     Region,
     ReportingConfiguration,
     ReportingDescriptor,
@@ -38,15 +29,34 @@ from sarif_om import (
     Suppression,
     Tool,
     ToolComponent,
-    WebRequest,
-    WebResponse,
 )
 
-from scangate.fingerprint import normalize_path
 from scangate.formats.interface import Formatter, Report
-from scangate.gate import BaselineState, Decision, Evaluation, Judgement
-from scangate.model import Finding, ScanStatus, Severity
-from scangate.text import json_safe, markdown_escape, one_line, xml_safe
+from scangate.formats.sarif_json import bag, dumps, gc_paused
+from scangate.formats.sarif_locations import (
+    anchor_uri,
+    cap,
+    dast_uri,
+    display,
+    http_uri,
+    short_hash,
+    slug,
+    target_slug,
+    web_request,
+    web_response,
+)
+from scangate.model import (
+    BaselineState,
+    Decision,
+    Evaluation,
+    Finding,
+    Judgement,
+    ScanStatus,
+    Severity,
+)
+from scangate.text import json_safe, markdown_escape, one_line
+
+__all__ = ["SarifFormatter", "dumps", "rule_id"]  # `dumps` lives in sarif_json
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -85,17 +95,7 @@ _LEVEL = {
     Severity.INFO: "note",
 }
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_SLUG_JUNK = re.compile(r"[^a-z0-9._-]+")
 _WORDS = re.compile(r"[\W_]+")
-_HTTP_URI = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
-_REQUEST_LINE = re.compile(r"([A-Z]+) (\S+) (HTTP)/(\d(?:\.\d)?)")
-_STATUS_LINE = re.compile(r"(HTTP)/(\d(?:\.\d)?) (\d{3})(?: (.*))?")
-_SECRET_HEADER = re.compile(
-    r"^([ \t]*(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token)"
-    r"[ \t]*:).*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-_REDACTED = "[redacted by scangate]"
 
 
 class SarifFormatter(Formatter):
@@ -122,7 +122,7 @@ class SarifFormatter(Formatter):
         """See `Formatter.render`. Trims evidence, then the least severe results, to fit."""
         plan = self._plan(report)
         while True:
-            with _gc_paused():
+            with gc_paused():
                 text = dumps(_log(plan)) + "\n"
             excess = self._excess(text)
             if excess <= 1.0 or not (plan.evidence or any(plan.keep)):
@@ -198,88 +198,6 @@ class _Plan:
         }
 
 
-# -- serialization -------------------------------------------------------------------------------
-
-_NO_DEFAULT = object()
-_Field = tuple[str, str, object]
-_TABLES: dict[type, tuple[frozenset[str], tuple[_Field, ...]]] = {}
-_LEADING = {"$schema": 0, "version": 1}
-"""`$schema` and `version` open the file, as in every SARIF example; all else keeps attrs order."""
-
-
-def _field_table(cls: type) -> tuple[frozenset[str], tuple[_Field, ...]]:
-    """(python names, [(python name, JSON name, default)]) of a sarif-om class, computed once."""
-    fields = []
-    for field in attr.fields(cls):
-        default: object = field.default
-        if isinstance(default, attr.Factory):  # type: ignore[arg-type]
-            default = default.factory()  # type: ignore[attr-defined]
-        elif default is attr.NOTHING:
-            default = _NO_DEFAULT
-        fields.append((field.name, field.metadata.get("schema_property_name", field.name), default))
-    if cls is SarifLog:
-        fields.sort(key=lambda f: _LEADING.get(f[1], 2))
-    return frozenset(f[0] for f in fields), tuple(fields)
-
-
-def _encode(obj: object) -> object:
-    """`json` hook: a sarif-om object as a dict of its non-default fields, by schema name."""
-    cls = type(obj)
-    table = _TABLES.get(cls)
-    if table is None:
-        if not attr.has(cls):
-            return str(obj)  # what jschema_to_python does with anything else
-        table = _TABLES[cls] = _field_table(cls)
-    names, fields = table
-    values = obj.__dict__
-    out = {}
-    for name, key, default in fields:
-        value = values[name]
-        # Most defaults are None: an identity test then decides, without calling attrs' __eq__.
-        if value is None if default is None else (value is default or value == default):
-            continue
-        out[key] = value
-    if len(values) > len(names):  # extra properties set on a bag (or `suppression.status`)
-        out.update({k: v for k, v in values.items() if k not in names})
-    return out
-
-
-def dumps(log: object) -> str:
-    """Serialize a sarif-om object tree as compact JSON.
-
-    Parsed, the output equals `jschema_to_python.to_json.to_json(log)`: same schema names,
-    fields equal to their attrs default left out, extra attributes kept. It runs on the C
-    encoder with one dict per object, instead of deep-copying every subtree.
-    """
-    return json.dumps(
-        log, default=_encode, ensure_ascii=False, separators=(",", ":"), check_circular=False
-    )
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a log is built and serialized.
-
-    A log is a tree of up to 25,000 results with about 15 objects each and no cycles; the
-    collector's repeated passes over it only cost time (about half of `render` on 25,000
-    results), and reference counting frees it all the same.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _bag(tags: Sequence[str] | None = None, **values: object) -> Any:
-    """A `PropertyBag`: `tags` plus arbitrary properties (SARIF §3.8), None values left out."""
-    bag = PropertyBag(tags=list(tags) if tags else None)
-    vars(bag).update({k: v for k, v in values.items() if v is not None})
-    return bag
-
-
 # -- the log and its runs ------------------------------------------------------------------------
 
 
@@ -287,7 +205,7 @@ def _log(plan: _Plan) -> Any:
     report = plan.report
     runs = [_run(plan, i) for i in range(len(plan.evaluations))]
     dropped_runs = len(report.evaluations) - len(plan.evaluations)
-    properties = _bag(
+    properties = bag(
         verdict=report.verdict.value,
         interrupted=json_safe(report.interrupted) or None,
         runsDropped=dropped_runs or None,
@@ -304,7 +222,7 @@ def _run(plan: _Plan, index: int) -> Any:
     last = index == len(plan.evaluations) - 1
     dropped_runs = len(plan.report.evaluations) - len(plan.evaluations) if last else 0
     # Only the last run says that runs were left out: GitHub rejects more than 20 (§1.2).
-    driver = ToolComponent(name=_display(one_line(result.scanner or result.provider)), rules=rules)
+    driver = ToolComponent(name=display(one_line(result.scanner or result.provider)), rules=rules)
     scangate = ToolComponent(name="scangate", version=plan.report.tool_version)
     return Run(
         tool=Tool(driver=driver),
@@ -330,13 +248,13 @@ def _automation_ids(evaluations: Sequence[Evaluation]) -> tuple[str, ...]:
     hash of target and scan id, so the id does not depend on the order of the matrix jobs.
     """
     bases = [
-        f"scangate/{_slug(e.result.provider)}/{_target_slug(e.result.target)}" for e in evaluations
+        f"scangate/{slug(e.result.provider)}/{target_slug(e.result.target)}" for e in evaluations
     ]
     counts = Counter(bases)
     ids: list[str] = []
     for base, evaluation in zip(bases, evaluations, strict=True):
         if counts[base] > 1:
-            base += "-" + _short_hash(evaluation.result.target + "\0" + evaluation.result.scan_id)
+            base += "-" + short_hash(evaluation.result.target + "\0" + evaluation.result.scan_id)
         candidate, n = base, 1
         while candidate + "/" in ids:  # the same scan merged twice
             n += 1
@@ -356,7 +274,7 @@ def _invocation(
         start_time_utc=_utc(result.started_at),
         end_time_utc=_utc(result.finished_at),
         tool_execution_notifications=[
-            Notification(message=Message(text=_display(text)), level=level) for level, text in notes
+            Notification(message=Message(text=display(text)), level=level) for level, text in notes
         ]
         or None,
     )
@@ -409,7 +327,7 @@ def _trim_text(trimmed: dict[str, Any]) -> str:
 def _run_properties(report: Report, evaluation: Evaluation, trimmed: dict[str, Any] | None) -> Any:
     result = evaluation.result
     counts = {s.label: asdict(c) for s, c in evaluation.counts.items()}
-    return _bag(
+    return bag(
         provider=result.provider,
         scanId=json_safe(result.scan_id),
         target=json_safe(result.target),
@@ -430,7 +348,7 @@ def _utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     # Not `strftime("%Y")`: it leaves years before 1000 unpadded (`999-01-01`), which is no
     # RFC 3339 date-time; `isoformat` always writes four digits.
     return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
@@ -462,7 +380,7 @@ def rule_id(rule: str, severity: Severity) -> str:
     A rule id that is not a short, plain identifier becomes a slug plus a hash of the original,
     so that distinct provider rules never share an id.
     """
-    base = rule if _SAFE_ID.fullmatch(rule) else f"{_slug(rule)[:48]}-{_short_hash(rule)}"
+    base = rule if _SAFE_ID.fullmatch(rule) else f"{slug(rule)[:48]}-{short_hash(rule)}"
     return f"{base}/{severity.label}"
 
 
@@ -470,37 +388,37 @@ def _rule(finding: Finding, cwes: list[int]) -> Any:
     severity = finding.severity
     level = _LEVEL[severity]
     title = _title(finding, MAX_DESCRIPTION)
-    description = _display(finding.description.strip()) or title
+    description = display(finding.description.strip()) or title
     tags = ["security", *(f"external/cwe/cwe-{n}" for n in cwes[:MAX_CWE_TAGS])]
-    name = "".join(w[:1].upper() + w[1:] for w in _WORDS.split(_display(finding.rule_id)))
+    name = "".join(w[:1].upper() + w[1:] for w in _WORDS.split(display(finding.rule_id)))
     return ReportingDescriptor(
         id=rule_id(finding.rule_id, severity),
         name=name[:255] or None,
         short_description=MultiformatMessageString(text=title),
-        full_description=MultiformatMessageString(text=_cap(description, MAX_DESCRIPTION)),
+        full_description=MultiformatMessageString(text=cap(description, MAX_DESCRIPTION)),
         help=MultiformatMessageString(
-            text=_cap(_help_text(finding, description), MAX_HELP),
-            markdown=_cap(_help_markdown(finding, cwes), MAX_HELP),
+            text=cap(_help_text(finding, description), MAX_HELP),
+            markdown=cap(_help_markdown(finding, cwes), MAX_HELP),
         ),
-        help_uri=next((u for u in map(_http_uri, finding.references) if u), None),
+        help_uri=next((u for u in map(http_uri, finding.references) if u), None),
         # `warning` is SARIF's default level, which the serializer leaves out (as sarif-om does).
         default_configuration=ReportingConfiguration(level=level) if level != "warning" else None,
-        properties=_bag(tags, **{"security-severity": _SECURITY_SEVERITY.get(severity)}),
+        properties=bag(tags, **{"security-severity": _SECURITY_SEVERITY.get(severity)}),
     )
 
 
 def _title(finding: Finding, limit: int) -> str:
     """The finding's title on one line, never empty (GitHub requires rule descriptions)."""
-    text = one_line(_display(finding.title), limit) or one_line(_display(finding.rule_id), limit)
+    text = one_line(display(finding.title), limit) or one_line(display(finding.rule_id), limit)
     return text or "Finding without a title"
 
 
 def _help_text(finding: Finding, description: str) -> str:
     parts = [description]
     if finding.remediation.strip():
-        parts.append("Remediation: " + _display(finding.remediation.strip()))
+        parts.append("Remediation: " + display(finding.remediation.strip()))
     if finding.references:
-        parts.append("References:\n" + "\n".join(f"- {_display(r)}" for r in finding.references))
+        parts.append("References:\n" + "\n".join(f"- {display(r)}" for r in finding.references))
     return "\n\n".join(parts)
 
 
@@ -514,7 +432,7 @@ def _help_markdown(finding: Finding, cwes: list[int]) -> str:
     if finding.remediation.strip():
         parts.append("**Remediation:** " + markdown_escape(finding.remediation))
     links = [
-        f"- <{u}>" if (u := _http_uri(r)) else f"- {markdown_escape(r)}" for r in finding.references
+        f"- <{u}>" if (u := http_uri(r)) else f"- {markdown_escape(r)}" for r in finding.references
     ]
     if links:
         parts.append("**References**\n\n" + "\n".join(links))
@@ -546,9 +464,9 @@ def _result(
     finding = judgement.finding
     fingerprint = json_safe(finding.fingerprint)
     uri = (
-        _anchor_uri(plan.report.sarif_anchor)
+        anchor_uri(plan.report.sarif_anchor)
         if plan.report.sarif_anchor
-        else _dast_uri(finding.url, evaluation.result.target)
+        else dast_uri(finding.url, evaluation.result.target)
     )
     return Result(
         rule_id=rule[1],
@@ -569,11 +487,11 @@ def _result(
             "primaryLocationLineHash": f"{fingerprint}:{n}",
             FINGERPRINT_KEY: fingerprint,
         },
-        web_request=_web_request(finding, plan.evidence),
-        web_response=_web_response(finding) if plan.evidence else None,
+        web_request=web_request(finding, plan.evidence),
+        web_response=web_response(finding) if plan.evidence else None,
         suppressions=_suppressions(judgement),
         baseline_state=_baseline_state(judgement) if evaluation.has_baseline else None,
-        hosted_viewer_uri=_http_uri(finding.console_url),
+        hosted_viewer_uri=http_uri(finding.console_url),
         properties=_result_properties(judgement),
     )
 
@@ -592,7 +510,7 @@ def _message(evaluation: Evaluation, judgement: Judgement) -> str:
         text += " " + one_line(finding.description, 500)
     if evaluation.result.count_summary is not None and finding.console_url:
         text += f" Details are in the provider's console: {one_line(finding.console_url, 300)}"
-    return _display(text)
+    return display(text)
 
 
 def _baseline_state(judgement: Judgement) -> str | None:
@@ -615,7 +533,7 @@ _SARIF_BASELINE_STATE = {
 def _result_properties(judgement: Judgement) -> Any:
     finding = judgement.finding
     state, entry = judgement.baseline_state, judgement.baseline_entry
-    return _bag(
+    return bag(
         url=json_safe(finding.url),
         method=json_safe(finding.method),
         param=json_safe(finding.parameter),
@@ -638,153 +556,7 @@ def _suppressions(judgement: Judgement) -> list[Any] | None:
     """Ignored and false-positive findings stay as suppressed results (design §9 "Ignores")."""
     if judgement.decision not in (Decision.IGNORED, Decision.FALSE_POSITIVE):
         return None
-    suppression = Suppression(kind="external", justification=_display(judgement.reason))
+    suppression = Suppression(kind="external", justification=display(judgement.reason))
     # sarif-om 1.0.4 predates the final 2.1.0 schema, which renamed `state` to `status`.
     vars(suppression)["status"] = "accepted"
     return [suppression]
-
-
-# -- locations -----------------------------------------------------------------------------------
-
-
-def _dast_uri(url: str, target: str) -> str:
-    """`dast/<host>[_<port>]/<path>`: relative, percent-encoded, no query, `index` for `/`.
-
-    GitHub rejects absolute http(s) URIs (formats.md §0, §1.8); volatile path segments become
-    `{id}` as in the fingerprint, so the path is stable across scans.
-    """
-    host, path = _host_and_path(url) or _host_and_path(target) or (_target_slug(target), "")
-    segments = [_path_segment(s) for s in path.split("/") if s]
-    return "/".join(["dast", _segment(host), *(segments or ["index"])])
-
-
-@lru_cache(maxsize=4096)
-def _path_segment(raw: str) -> str:
-    """A URL path segment as in the fingerprint (volatile ones become `{id}`), encoded."""
-    return _segment(normalize_path(raw).lstrip("/"))
-
-
-def _host_and_path(url: str) -> tuple[str, str] | None:
-    text = json_safe(url.strip())
-    if "://" not in text:
-        return None
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    suffix = f"_{port}" if port is not None and port != default else ""
-    return parts.hostname + suffix, parts.path
-
-
-def _segment(raw: str) -> str:
-    """One percent-encoded path segment; `.` and `..` are encoded so no path can climb out."""
-    text = quote(unquote(json_safe(raw)), safe="-._~")
-    return text.replace(".", "%2E") if text in (".", "..") else text
-
-
-def _anchor_uri(anchor: str) -> str:
-    """`reports.sarif_anchor` as a repository-relative URI."""
-    parts = [p for p in anchor.replace("\\", "/").split("/") if p not in ("", ".")]
-    return "/".join(_segment(p) for p in parts) or "index"
-
-
-def _target_slug(target: str) -> str:
-    """A readable, bounded slug of a scan target (host and path, or the bare value)."""
-    found = _host_and_path(target)
-    text = f"{found[0]}{found[1]}" if found else target
-    slug = _slug(text)
-    if len(slug) > 80 or not slug:
-        slug = f"{slug[:70]}-{_short_hash(target)}".lstrip("-")
-    return slug
-
-
-def _slug(text: str) -> str:
-    return _SLUG_JUNK.sub("-", json_safe(text).lower()).strip("-.")
-
-
-def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-
-
-def _http_uri(text: str) -> str | None:
-    """`text` if it is a plain http(s) URL that is a valid URI, else None (no `javascript:`)."""
-    text = text.strip()
-    return text if _HTTP_URI.fullmatch(text) else None
-
-
-def _display(text: str) -> str:
-    """Provider text shown by GitHub: JSON-safe, without the control characters that garble it."""
-    return xml_safe(json_safe(text))
-
-
-def _cap(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rstrip("\\")  # never end on a dangling Markdown escape
-    return cut + "…"
-
-
-# -- web evidence --------------------------------------------------------------------------------
-
-
-def _web_request(finding: Finding, evidence: bool) -> Any:
-    """SARIF §3.46 `webRequest`: target and method, plus the parsed request when kept."""
-    if not (finding.method or finding.request):
-        return None  # a bare URL (VAddy's console link) is no request
-    method = json_safe(finding.method) or None
-    request = WebRequest(target=json_safe(finding.url) or None, method=method)
-    if not evidence or not finding.request:
-        return request
-    first, headers, body = _parse_http(finding.request)
-    match = _REQUEST_LINE.fullmatch(first) if headers is not None else None
-    if match is None:
-        request.body = ArtifactContent(text=json_safe(_redact(finding.request)))
-        return request
-    request.method = request.method or match[1]
-    request.protocol, request.version = match[3], match[4]
-    request.headers = headers or None
-    request.body = ArtifactContent(text=json_safe(body)) if body else None
-    return request
-
-
-def _web_response(finding: Finding) -> Any:
-    """SARIF §3.47 `webResponse`, parsed from the raw response evidence when it is HTTP."""
-    if not finding.response:
-        return None
-    first, headers, body = _parse_http(finding.response)
-    match = _STATUS_LINE.fullmatch(first) if headers is not None else None
-    if match is None:
-        return WebResponse(body=ArtifactContent(text=json_safe(_redact(finding.response))))
-    return WebResponse(
-        protocol=match[1],
-        version=match[2],
-        status_code=int(match[3]),
-        reason_phrase=json_safe(match[4]) if match[4] else None,
-        headers=headers or None,
-        body=ArtifactContent(text=json_safe(body)) if body else None,
-    )
-
-
-def _parse_http(raw: str) -> tuple[str, dict[str, str] | None, str]:
-    """(start line, headers or None if this is not an HTTP message, body), secrets redacted."""
-    head, _, body = _redact(raw).replace("\r\n", "\n").partition("\n\n")
-    first, *lines = head.split("\n")
-    headers: dict[str, str] = {}
-    for line in lines:
-        name, colon, value = line.partition(":")
-        name = name.strip()
-        if not colon or not name or " " in name:
-            return first, None, body
-        key = json_safe(name)
-        value = json_safe(value.strip())
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return first.strip(), headers, body
-
-
-def _redact(text: str) -> str:
-    """Blank credential headers in evidence (design §6; formats.md §1.8 item 5)."""
-    return _SECRET_HEADER.sub(lambda m: f"{m[1]} {_REDACTED}", text)

@@ -6,6 +6,7 @@ other domain types. Formatters import from this package only.
 
 from __future__ import annotations
 
+from scangate.model.baseline import BaselineEntry
 from scangate.model.findings import (
     EVIDENCE_LIMIT,
     CountSummary,
@@ -17,13 +18,55 @@ from scangate.model.findings import (
     Severity,
     cap_evidence,
 )
+from scangate.model.scans import ScanProgress, ScanRef
+from scangate.model.settings import (
+    ALL_FORMATS,
+    MATCH_KEYS,
+    GateSettings,
+    IfRunning,
+    IgnoreRule,
+    OnTimeout,
+    Policy,
+    ProviderSettings,
+    ReportSettings,
+    ScanSettings,
+)
+from scangate.model.verdict import (
+    BaselineState,
+    Decision,
+    Evaluation,
+    Judgement,
+    SeverityCounts,
+    Verdict,
+    incomplete_fails,
+)
 
 __all__ = [
+    "ALL_FORMATS",
+    "MATCH_KEYS",
+    "GateSettings",
+    "IfRunning",
+    "IgnoreRule",
+    "OnTimeout",
+    "Policy",
+    "ProviderSettings",
+    "ReportSettings",
+    "ScanSettings",
+    "BaselineEntry",
+    "BaselineState",
     "CountSummary",
+    "Decision",
+    "Evaluation",
+    "Judgement",
+    "SeverityCounts",
+    "Verdict",
+    "incomplete_fails",
     "EVIDENCE_LIMIT",
     "Finding",
     "QueueStats",
     "ScanId",
+    "ScanProgress",
+    "ScanRef",
     "ScanResult",
     "ScanStatus",
     "Severity",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, IntEnum
 from typing import NewType
 
+from scangate.secrets import redact_credential_headers
 from scangate.text import model_text, rule_slug
 
 ScanId = NewType("ScanId", str)
@@ -76,19 +76,13 @@ class ScanStatus(str, Enum):
         return self not in (ScanStatus.PENDING, ScanStatus.RUNNING)
 
 
-_CREDENTIAL_HEADER = re.compile(
-    r"^((?:proxy-)?authorization|cookie|set-cookie|x-api-key|x-auth-token)[ \t]*:.*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
 def cap_evidence(text: str, limit: int = EVIDENCE_LIMIT) -> str:
     """Redact credential headers of the scanned app, then cap to `limit` characters.
 
     Scanners quote whole requests and responses; session cookies and tokens of the target must
     not reach SARIF, JUnit or an artifact (anchors.md (d) 7; formats.md §1.8 item 5).
     """
-    text = _CREDENTIAL_HEADER.sub(r"\1: [redacted by scangate]", text)
+    text = redact_credential_headers(text)
     if len(text) <= limit:
         return text
     return text[:limit] + f"\n[... {len(text) - limit} more characters cut by scangate]"

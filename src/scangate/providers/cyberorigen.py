@@ -6,34 +6,29 @@ Facts come from `providers/cyberorigen.md` (the "fact sheet"); section names are
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from scangate.errors import (
     AmbiguousStartError,
-    ProviderAuthError,
     ProviderError,
     ProviderRateLimitError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient, Refusal, RefusalKind
+from scangate.http import Connection, Refusal, json_body
 from scangate.model import Finding, ScanId, ScanResult, ScanStatus, Severity
-from scangate.policy import ProviderSettings
-from scangate.providers.interface import (
-    Capabilities,
-    CredentialSpec,
-    Provider,
-    ScanProgress,
-    ScanRef,
-    StartAttempt,
-)
-from scangate.providers.paging import PageGuard, by_severity, shortfall
+from scangate.model.scans import ScanProgress, ScanRef
+from scangate.model.settings import ProviderSettings
+from scangate.providers import _wire as wire
+from scangate.providers._login import DEFAULT_TOKEN_LIFE, TokenLogin, key_or_login, login_refused
+from scangate.providers.interface import Capabilities, CredentialSpec, Provider, StartAttempt
+from scangate.providers.paging import PageGuard, by_severity, last_page, shortfall
 from scangate.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -48,10 +43,7 @@ START_SKEW = timedelta(minutes=5)
 """Clock difference allowed between us and CyberOrigen when matching a scan to a start attempt."""
 KNOWN_WINDOW = timedelta(hours=1)
 """How far back `known_scans` looks: older scans can never pass `find_started`'s time filter."""
-REFRESH_MARGIN = 300.0
-"""Refresh a login token this many seconds (at most a tenth of its life) before it expires."""
-DEFAULT_TOKEN_LIFE = 3600.0
-"""`expires_in` when the token answer lacks it (fact sheet "Authentication": 1 hour)."""
+# A token answer without `expires_in` lives `DEFAULT_TOKEN_LIFE` (fact sheet "Authentication").
 
 _STATUSES = {
     "pending": ScanStatus.PENDING,
@@ -71,28 +63,19 @@ _COUNTED = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
 """The severities a finished scan counts (`<severity>_count`; there is no `info_count`)."""
 
 
-class CyberOrigenProvider(Provider):
+class CyberOrigenProvider(Provider, registered="cyberorigen"):
     """The CyberOrigen adapter (`POST /scans`, `GET /scans/{id}`, `GET /scans/{id}/findings`)."""
 
-    name: ClassVar[str] = "cyberorigen"
-    display_name: ClassVar[str] = "CyberOrigen"
     DEFAULT_BASE_URL: ClassVar[str] = "https://backend.cyberorigen.com/api/v1"
-    credentials: ClassVar[tuple[CredentialSpec, ...]] = (
-        CredentialSpec(
-            variables=(API_KEY,),
-            secret=frozenset({API_KEY}),
-            description="API key (Professional/Enterprise; needs write:scans and read:findings)",
-        ),
-        CredentialSpec(
-            variables=(USERNAME, PASSWORD),
-            secret=frozenset({PASSWORD}),
-            description="account e-mail and password (1-hour token, refreshed; no MFA)",
-        ),
+    credentials: ClassVar[tuple[CredentialSpec, ...]] = key_or_login(
+        API_KEY,
+        USERNAME,
+        PASSWORD,
+        key_is="API key (Professional/Enterprise; needs write:scans and read:findings)",
+        login_is="account e-mail and password (1-hour token, refreshed; no MFA)",
     )
-    options_schema: ClassVar[Mapping[str, Any]] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    options_schema: ClassVar[Mapping[str, Any]] = Provider.schema_of(
+        {
             "scan_type": {
                 "enum": ["quick", "full", "compliance"],
                 "default": "full",
@@ -105,16 +88,14 @@ class CyberOrigenProvider(Provider):
                 "description": 'compliance frameworks, e.g. ["soc2", "pci-dss"]',
             },
         },
-        "additionalProperties": False,
-    }
+    )
+
     capabilities: ClassVar[Capabilities] = Capabilities(
         progress=True, eta=True, cancel=True, attach=True, rate_limit_headers=True
     )
-    secret_headers: ClassVar[tuple[str, ...]] = ("Authorization", "X-API-Key")
-    """Headers the runner's `HttpClient` must never send to another host."""
 
     def __init__(
-        self, *, settings: ProviderSettings, env: Mapping[str, str], http: HttpClient
+        self, *, settings: ProviderSettings, env: Mapping[str, str], connection: Connection
     ) -> None:
         """Create a new `CyberOrigenProvider`; see `Provider.__init__`.
 
@@ -122,31 +103,42 @@ class CyberOrigenProvider(Provider):
         in with `CYBERORIGEN_USERNAME` + `CYBERORIGEN_PASSWORD` and the token is renewed
         before it expires and on a 401.
         """
-        super().__init__(settings=settings, env=env, http=http)
+        super().__init__(settings=settings, env=env, connection=connection)
         self._api_key = env.get(API_KEY, "").strip()
-        self._token = ""
-        self._expires_at = 0.0
-        self._lifetime = DEFAULT_TOKEN_LIFE
-        if self._api_key:
-            http.redact.add(self._api_key)
-            http.default_headers["X-API-Key"] = self._api_key
-            http.credential_hint = f"{API_KEY} (it needs write:scans and read:findings)"
-        else:
-            http.redact.add(env.get(PASSWORD, ""))
-            http.credential_hint = f"{USERNAME} + {PASSWORD}"
-            http.on_unauthorized = self._renew
+        # The refresh needs the current, still valid token in `Authorization`.
+        self._login = TokenLogin(
+            self.display_name,
+            self.http.clock,
+            login=self._log_in,
+            refresh=self._refresh,
+            refresh_token=False,
+        )
+        self.redact.add(self._api_key or env.get(PASSWORD, ""))
+
+    def credential_hint(self) -> str:
+        """See `Provider.credential_hint`."""
+        if self.env.get(API_KEY, "").strip():
+            return f"{API_KEY} (it needs write:scans and read:findings)"
+        return f"{USERNAME} + {PASSWORD}"
+
+    def authorize(self, method: str, url: str) -> Mapping[str, str]:
+        """See `Provider.authorize`: `X-API-Key`, or the login's Bearer token."""
+        return {"X-API-Key": self._api_key} if self._api_key else self._login.headers()
+
+    def renew_credentials(self) -> bool:
+        """See `Provider.renew_credentials`: a login token is refreshed (an API key is not)."""
+        return not self._api_key and self._login.renew()
 
     @staticmethod
     def error_detail(response: requests.Response, body: Any) -> str:
         """Return CyberOrigen's error text: `detail (error_code)` (fact sheet "Error format")."""
         if isinstance(body, Mapping):
-            detail = _detail_text(body.get("detail"))
-            code = _text(body.get("error_code"))
-            if detail and code:
-                return f"{detail} ({code})"
-            if detail or code:
-                return detail or code
-        return response.text[:300].strip()
+            found = wire.with_code(
+                _detail_text(body.get("detail")), wire.text(body.get("error_code"))
+            )
+            if found:
+                return found
+        return wire.body_start(response)
 
     @staticmethod
     def refusal(response: requests.Response, body: Any) -> Refusal | None:
@@ -158,20 +150,18 @@ class CyberOrigenProvider(Provider):
         """
         if not isinstance(body, Mapping):
             return None
-        code = _text(body.get("error_code")).upper()
+        code = wire.text(body.get("error_code")).upper()
         detail = _detail_text(body.get("detail"))
         if code == "CONCURRENT_SCAN_LIMIT" or "concurrent scan" in detail.lower():
-            return Refusal(
-                kind=RefusalKind.BUSY,
+            return Refusal.busy(
                 queue="a free scan slot",
                 usage=_slots_in_use(detail),
                 hint="the plan's concurrent scans are all running; Professional allows 3, "
                 "Enterprise is unlimited (or run fewer matrix jobs at once)",
             )
         if code == "QUOTA_EXCEEDED":
-            return Refusal(
-                kind=RefusalKind.FINAL,
-                hint="the plan's monthly scan quota is used up (GET /scans/quota says when it "
+            return Refusal.final(
+                "the plan's monthly scan quota is used up (GET /scans/quota says when it "
                 "resets); upgrade the plan or wait; no scan was started",
             )
         return None
@@ -180,60 +170,33 @@ class CyberOrigenProvider(Provider):
 
     def _authenticate(self) -> None:
         """Make sure a usable token is in the headers (nothing to do with an API key)."""
-        if self._api_key:
-            return
-        now = self.http.clock()
-        if not self._token or now >= self._expires_at:
-            self._login()
-        elif now >= self._expires_at - min(REFRESH_MARGIN, self._lifetime / 10):
-            self._refresh_or_login()
+        if not self._api_key:
+            self._login.ensure()
 
-    def _renew(self) -> bool:
-        """`HttpClient.on_unauthorized`: after a 401, refresh the token (or log in again)."""
-        if self._token and self.http.clock() < self._expires_at:
-            self._refresh_or_login()
-        else:
-            self._login()
-        return True
+    def _refresh(self) -> None:
+        self._take_token(self.http.request("POST", "auth/refresh", idempotent=True, reauth=False))
 
-    def _refresh_or_login(self) -> None:
-        try:
-            # The refresh needs the current, still valid token in `Authorization`.
-            response = self.http.request("POST", "auth/refresh", idempotent=True, reauth=False)
-            self._take_token(response)
-        except ProviderError as exc:
-            logger.info("CyberOrigen token refresh failed (%s); logging in again", exc.message)
-            self._login()
-
-    def _login(self) -> None:
+    def _log_in(self) -> None:
         # OAuth2 password form, not JSON (fact sheet "POST /api/v1/auth/token").
         form = {"username": self.env.get(USERNAME, ""), "password": self.env.get(PASSWORD, "")}
         response = self.http.request(
             "POST", "auth/token", data=form, idempotent=True, reauth=False, accept_status=(400, 422)
         )
-        if not response.ok:
-            raise ProviderAuthError(
-                f"CyberOrigen login failed: {self.http.status_error(response).message}",
-                hint=f"check {USERNAME} + {PASSWORD}; accounts with MFA need {API_KEY}",
-            )
+        hint = f"check {USERNAME} + {PASSWORD}; accounts with MFA need {API_KEY}"
+        login_refused(self.http, response, self.display_name, hint)
         self._take_token(response)
 
     def _take_token(self, response: requests.Response) -> None:
         """Adopt the token in a login/refresh answer, redacting it before anything else."""
-        try:
-            body = response.json()
-        except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
-            body = None
+        body = json_body(response)
         token = body.get("access_token") if isinstance(body, Mapping) else None
         if not isinstance(token, str) or not token.strip():
             raise UnexpectedResponseError("CyberOrigen's token answer has no access_token")
-        self.http.redact.add(token)
-        lifetime = _number(body.get("expires_in")) if isinstance(body, Mapping) else None
-        self._lifetime = lifetime if lifetime and lifetime > 0 else DEFAULT_TOKEN_LIFE
-        self._token = token.strip()
-        self._expires_at = self.http.clock() + self._lifetime
-        # The answer says `bearer` in lower case; the scheme is case-insensitive (RFC 7235).
-        self.http.default_headers["Authorization"] = f"Bearer {self._token}"
+        self.redact.add(token)
+        lifetime = wire.number(body.get("expires_in")) if isinstance(body, Mapping) else None
+        self._login.adopt(
+            token.strip(), lifetime if lifetime and lifetime > 0 else DEFAULT_TOKEN_LIFE
+        )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send an authenticated request and return its parsed JSON body."""
@@ -260,38 +223,41 @@ class CyberOrigenProvider(Provider):
 
     def find_running(self, target: str) -> ScanRef | None:
         """See `Provider.find_running`: a pending or running scan of the same host."""
-        host = normalize_host(target)
+        host = wire.normalize_host(target)
         for status in ("pending", "running"):
             for item in self._scans({"target": host, "status": status}):
-                if normalize_host(_text(item.get("target"))) == host and _text(item.get("id")):
+                if wire.normalize_host(wire.text(item.get("target"))) == host and wire.text(
+                    item.get("id")
+                ):
                     return self._ref(item, target)
         return None
 
     def known_scans(self, target: str) -> frozenset[str]:
         """See `Provider.known_scans`: scans of the same host created in the last hour."""
-        host = normalize_host(target)
-        since = datetime.fromtimestamp(self.http.clock(), timezone.utc) - KNOWN_WINDOW
-        items = self._scans({"target": host, "from_date": _iso(since)})
+        host = wire.normalize_host(target)
+        since = datetime.fromtimestamp(self.now(), UTC) - KNOWN_WINDOW
+        items = self._scans({"target": host, "from_date": wire.iso(since)})
         return frozenset(
-            _text(item.get("id"))
+            wire.text(item.get("id"))
             for item in items
-            if _text(item.get("id")) and normalize_host(_text(item.get("target"))) == host
+            if wire.text(item.get("id"))
+            and wire.normalize_host(wire.text(item.get("target"))) == host
         )
 
     def find_started(self, attempt: StartAttempt) -> ScanRef | None:
         """See `Provider.find_started`: a new scan of the host created since the attempt."""
-        host = normalize_host(attempt.target)
+        host = wire.normalize_host(attempt.target)
         since = attempt.sent_at - START_SKEW
         scan_type = self._scan_type()
         found: list[tuple[datetime, Mapping[str, Any]]] = []
-        for item in self._scans({"target": host, "from_date": _iso(since)}):
-            scan_id = _text(item.get("id"))
-            created = _parse_time(item.get("created_at"))
+        for item in self._scans({"target": host, "from_date": wire.iso(since)}):
+            scan_id = wire.text(item.get("id"))
+            created = wire.iso_time(item.get("created_at"))
             if (
                 scan_id
                 and scan_id not in attempt.known_ids
-                and normalize_host(_text(item.get("target"))) == host
-                and _text(item.get("scan_type"), scan_type) == scan_type
+                and wire.normalize_host(wire.text(item.get("target"))) == host
+                and wire.text(item.get("scan_type"), scan_type) == scan_type
                 and (created is None or created >= since)
             ):
                 found.append((created or attempt.sent_at, item))
@@ -331,7 +297,7 @@ class CyberOrigenProvider(Provider):
                 guard.repeated()
             seen.update(_item_id(item) for item in fresh if _item_id(item))
             items.extend(fresh)
-            if _last_page(page, len(batch), len(items), total, pages):
+            if last_page(page, len(batch), len(items), total, pages, PER_PAGE):
                 return items, total
 
     # One scan (fact sheet "POST /api/v1/scans", "GET /api/v1/scans/{id}").
@@ -349,7 +315,7 @@ class CyberOrigenProvider(Provider):
                     hint="CyberOrigen takes a domain, IP or CIDR; set scan.target to the host",
                 ) from None
             raise
-        if not isinstance(body, Mapping) or not _text(body.get("id")):
+        if not isinstance(body, Mapping) or not wire.text(body.get("id")):
             raise AmbiguousStartError("CyberOrigen accepted the start but named no scan id")
         return self._ref(body, attempt.target)
 
@@ -370,11 +336,11 @@ class CyberOrigenProvider(Provider):
         return str(self.options.get("scan_type", "full"))
 
     def _ref(self, item: Mapping[str, Any], target: str) -> ScanRef:
-        extra = {key: _text(item.get(key)) for key in ("scan_type", "estimated_duration")}
+        extra = {key: wire.text(item.get(key)) for key in ("scan_type", "estimated_duration")}
         return ScanRef(
-            scan_id=ScanId(_text(item.get("id"))),
+            scan_id=ScanId(wire.text(item.get("id"))),
             target=target,
-            created_at=_parse_time(item.get("created_at")),
+            created_at=wire.iso_time(item.get("created_at")),
             extra={key: value for key, value in extra.items() if value},
         )
 
@@ -387,19 +353,19 @@ class CyberOrigenProvider(Provider):
     def poll(self, scan: ScanRef) -> ScanProgress:
         """See `Provider.poll`."""
         body = self._scan(scan.scan_id)
-        raw = _text(body.get("status")).lower()
+        raw = wire.text(body.get("status")).lower()
         status = _STATUSES.get(raw)
         if status is None:
             # An unknown word is not an end; `scan.timeout` bounds the wait.
             logger.warning("CyberOrigen scan status %r unknown; still waiting", one_line(raw, 40))
             status = ScanStatus.RUNNING
-        progress = _percent(body.get("progress"))
+        progress = wire.percent(body.get("progress"))
         ended_early = status in (ScanStatus.FAILED, ScanStatus.CANCELLED)
         return ScanProgress(
             status=status,
             raw_status=raw,
             progress=progress,
-            phase=_text(body.get("phase")),
+            phase=wire.text(body.get("phase")),
             eta_seconds=None if status.terminal else self._eta(scan, body, progress),
             completeness=int(progress or 0) if ended_early else 100,
             message=_failure(body) if status is ScanStatus.FAILED else "",
@@ -408,14 +374,14 @@ class CyberOrigenProvider(Provider):
     def _eta(self, scan: ScanRef, body: Mapping[str, Any], progress: float | None) -> float | None:
         """Seconds left: `estimated_duration` minus the time run, else from the progress."""
         begun = (
-            _parse_time(body.get("started_at"))
-            or _parse_time(body.get("created_at"))
+            wire.iso_time(body.get("started_at"))
+            or wire.iso_time(body.get("created_at"))
             or scan.created_at
         )
         if begun is None:
             return None
-        elapsed = max(0.0, self.http.clock() - begun.timestamp())
-        estimate = _number(body.get("estimated_duration")) or _number(
+        elapsed = max(0.0, self.now() - begun.timestamp())
+        estimate = wire.number(body.get("estimated_duration")) or wire.number(
             scan.extra.get("estimated_duration")
         )
         if estimate and estimate > elapsed:
@@ -428,29 +394,18 @@ class CyberOrigenProvider(Provider):
 
     def fetch(self, scan: ScanRef, progress: ScanProgress) -> ScanResult:
         """See `Provider.fetch`. A scan that did not complete gives what can still be read."""
-        details: Mapping[str, Any] = {}
-        findings: list[Finding] = []
-        notes: dict[str, str] = {}
-        short = ""
-        try:
-            details = self._scan(scan.scan_id)
-            findings, notes, short = self._findings(scan, details)
-        except ProviderError as exc:
-            if progress.status is ScanStatus.COMPLETED:
-                raise
-            logger.warning("CyberOrigen scan %s: partial results only (%s)", scan.scan_id, exc)
-        return ScanResult(
-            provider=self.name,
-            scanner=self.display_name,
-            scan_id=scan.scan_id,
-            target=scan.target,
-            status=progress.status,
-            completeness=progress.completeness,
-            started_at=_parse_time(details.get("started_at") or details.get("created_at")),
-            finished_at=_parse_time(details.get("completed_at")),
-            findings=tuple(findings),
-            console_url=scan.console_url,
-            message=progress.message,
+        read = self.salvage(scan, progress, partial(self._scan, scan.scan_id))
+        found = None
+        if read is not None:
+            found = self.salvage(scan, progress, partial(self._findings, scan, read))
+        findings, notes, short = found or self.NOTHING_READ
+        details = read or {}
+        return self.result(
+            scan,
+            progress,
+            findings=findings,
+            started_at=wire.iso_time(details.get("started_at") or details.get("created_at")),
+            finished_at=wire.iso_time(details.get("completed_at")),
             details={**_scan_details(details), **notes},
             shortfall=short,
         )
@@ -480,27 +435,27 @@ class CyberOrigenProvider(Provider):
         if not isinstance(raw, Mapping):
             logger.warning("CyberOrigen finding skipped: not an object")
             return None
-        title = _text(raw.get("title"))
+        title = wire.text(raw.get("title"))
         severity = _severity(raw)
         if not title or severity is None:
             logger.warning(
                 "CyberOrigen finding %s skipped: no usable %s",
-                one_line(_text(raw.get("id"), "(no id)"), 80),
+                one_line(wire.text(raw.get("id"), "(no id)"), 80),
                 "title" if not title else "severity",
             )
             return None
-        status = _text(raw.get("status"))
+        status = wire.text(raw.get("status"))
         # No rule id exists (fact sheet "findings"): `Finding.create` makes one from the title.
         return Finding.create(
             provider=self.name,
             rule_id="",
             title=title,
             severity=severity,
-            url=_text(raw.get("affected_component")),
-            cvss=_cvss(raw.get("cvss_score")),
-            cve_ids=_strings(raw.get("cve_ids")),
-            description=_text(raw.get("description")),
-            remediation=_text(raw.get("remediation")),
+            url=wire.text(raw.get("affected_component")),
+            cvss=wire.cvss(raw.get("cvss_score")),
+            cve_ids=wire.strings(raw.get("cve_ids")),
+            description=wire.text(raw.get("description")),
+            remediation=wire.text(raw.get("remediation")),
             provider_status=status,
             false_positive=status.lower() == "false_positive",
             console_url=scan.console_url,
@@ -517,13 +472,13 @@ class CyberOrigenProvider(Provider):
 
 def _check_quota(body: Mapping[str, Any]) -> None:
     """Raise when `remaining` is 0 (fact sheet "GET /api/v1/scans/quota")."""
-    remaining = _number(body.get("remaining"))
+    remaining = wire.number(body.get("remaining"))
     if remaining is None or remaining > 0:
         return  # Enterprise plans are unlimited: no number at all.
-    plan = one_line(_text(body.get("plan"), "unknown"), 40)
-    limit = one_line(_text(body.get("monthly_limit"), "?"), 20)
-    used = one_line(_text(body.get("used_this_month"), "?"), 20)
-    resets = one_line(_text(body.get("resets_at"), "the start of next month"), 40)
+    plan = one_line(wire.text(body.get("plan"), "unknown"), 40)
+    limit = one_line(wire.text(body.get("monthly_limit"), "?"), 20)
+    used = one_line(wire.text(body.get("used_this_month"), "?"), 20)
+    resets = one_line(wire.text(body.get("resets_at"), "the start of next month"), 40)
     raise ProviderRateLimitError(
         f"CyberOrigen monthly scan quota exhausted: plan {plan} allows {limit} scans a month, "
         f"{used} used; it resets at {resets}",
@@ -539,26 +494,6 @@ def _slots_in_use(detail: str) -> str:
     return f"{found.group(1)} of {found.group(1)} in use"
 
 
-def normalize_host(target: str) -> str:
-    """The host a target names, for comparing targets (design §9 "Targets and defaults").
-
-    `https://Example.com:443/x` and `example.com` give `example.com`; IPs stay as they are;
-    a CIDR keeps its prefix length (`10.0.0.0/24`).
-    """
-    text = target.strip().lower()
-    url = text
-    if "://" not in text:
-        head, _, rest = text.partition("/")
-        if rest.isdigit():
-            return text
-        url = "//" + head
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        host = None
-    return (host or text).rstrip(".")
-
-
 def _is_url(target: str) -> bool:
     """True for a target with a scheme or a path, which CyberOrigen refuses."""
     text = target.strip().rstrip("/")
@@ -572,19 +507,12 @@ def _page_parts(body: Any, path: str) -> tuple[list[Any], int | None, int | None
     if isinstance(body, list):
         return body, None, None
     if isinstance(body, Mapping) and isinstance(body.get("items"), list):
-        return body["items"], _integer(body.get("total")), _integer(body.get("pages"))
+        return body["items"], wire.integer(body.get("total")), wire.integer(body.get("pages"))
     raise UnexpectedResponseError(f"CyberOrigen {path}: the answer has no `items` list")
 
 
 def _item_id(item: Any) -> str:
-    return _text(item.get("id")) if isinstance(item, Mapping) else ""
-
-
-def _last_page(page: int, size: int, collected: int, total: int | None, pages: int | None) -> bool:
-    """True once every announced end is reached; a short page ends a list that announces none."""
-    if total is None and pages is None:
-        return size < PER_PAGE
-    return (total is None or collected >= total) and (pages is None or page >= pages)
+    return wire.text(item.get("id")) if isinstance(item, Mapping) else ""
 
 
 def _announced(
@@ -593,8 +521,10 @@ def _announced(
     """(what, announced, fetched) for `shortfall`: the findings list's `total`, the scan's
     `vulnerabilities_found` (the larger of the two) and its per-severity counts (fact sheet
     "GET /api/v1/scans/{id}": completed scans carry them)."""
-    totals = [n for n in (total, _integer(details.get("vulnerabilities_found"))) if n is not None]
-    levels = {s: _integer(details.get(f"{s.label}_count")) for s in _COUNTED}
+    totals = [
+        n for n in (total, wire.integer(details.get("vulnerabilities_found"))) if n is not None
+    ]
+    levels = {s: wire.integer(details.get(f"{s.label}_count")) for s in _COUNTED}
     return [("findings", max(totals) if totals else None, len(findings))] + by_severity(
         levels, findings
     )
@@ -603,31 +533,25 @@ def _announced(
 def _severity(raw: Mapping[str, Any]) -> Severity | None:
     """The finding's severity; from its CVSS score when the word is missing or unknown."""
     try:
-        return Severity.parse(_text(raw.get("severity")))
+        return Severity.parse(wire.text(raw.get("severity")))
     except ValueError:
         pass
-    score = _cvss(raw.get("cvss_score"))
-    if score is None:
-        return None
-    # CVSS bands of https://docs.cyberorigen.com/guide/findings ("Severity Levels").
-    bands = ((9.0, Severity.CRITICAL), (7.0, Severity.HIGH), (4.0, Severity.MEDIUM))
-    return next(
-        (sev for floor, sev in bands if score >= floor), Severity.LOW if score else Severity.INFO
-    )
+    score = wire.cvss(raw.get("cvss_score"))
+    # The CVSS v3 bands, as https://docs.cyberorigen.com/guide/findings ("Severity Levels").
+    return None if score is None else wire.cvss_severity(score)
 
 
 def _failure(body: Mapping[str, Any]) -> str:
-    for key in ("error", "message", "error_message", "detail"):
-        text = _text(body.get(key))
-        if text:
-            return one_line(text, 300)
-    phase = _text(body.get("phase"))
+    said = wire.first_text(body, ("error", "message", "error_message", "detail"))
+    if said:
+        return one_line(said, 300)
+    phase = wire.text(body.get("phase"))
     return f"CyberOrigen reported the scan failed{f' in phase {phase}' if phase else ''}"
 
 
 def _scan_details(body: Mapping[str, Any]) -> dict[str, str]:
     keys = ("scan_type", "phase", "current_tool", *_COUNTS)
-    return {key: _text(body.get(key)) for key in keys if _text(body.get(key))}
+    return {key: wire.text(body.get(key)) for key in keys if wire.text(body.get(key))}
 
 
 def _detail_text(detail: Any) -> str:
@@ -637,70 +561,11 @@ def _detail_text(detail: Any) -> str:
         for item in detail:
             if isinstance(item, Mapping):
                 loc = item.get("loc")
-                where = ".".join(_text(part) for part in (loc if isinstance(loc, list) else ()))
+                where = ".".join(wire.text(part) for part in (loc if isinstance(loc, list) else ()))
                 parts.append(
-                    f"{where}: {_text(item.get('msg'))}" if where else _text(item.get("msg"))
+                    f"{where}: {wire.text(item.get('msg'))}"
+                    if where
+                    else wire.text(item.get("msg"))
                 )
         return "; ".join(part for part in parts if part)
-    return _text(detail)
-
-
-def _text(value: Any, default: str = "") -> str:
-    """A scalar as stripped text; anything else (None, objects, lists) as `default`."""
-    if isinstance(value, bool) or value is None or isinstance(value, (Mapping, list)):
-        return default
-    return str(value).strip() or default
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _percent(value: Any) -> float | None:
-    """`progress` clamped to 0..100: a report never shows -45 % or 250 % done."""
-    number = _number(value)
-    return None if number is None else min(100.0, max(0.0, number))
-
-
-def _cvss(value: Any) -> float | None:
-    """`cvss_score` clamped to the CVSS range 0..10."""
-    number = _number(value)
-    return None if number is None else min(10.0, max(0.0, number))
-
-
-def _integer(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None else None
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(text for text in (_text(item) for item in value) if text)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """An ISO-8601 time (`2025-12-21T10:00:00Z`) as an aware UTC datetime; None if unusable."""
-    text = _text(value)
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        return None  # year 1 or 9999 with an offset that leaves the range
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return wire.text(detail)

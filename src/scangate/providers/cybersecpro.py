@@ -7,16 +7,10 @@ every answer is read leniently and both shapes are accepted (design §1).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-import math
-from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -30,19 +24,16 @@ from scangate.errors import (
     ProviderRateLimitError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient, Refusal, RefusalKind
-from scangate.model import Finding, ScanId, ScanResult, ScanStatus, Severity
-from scangate.policy import ProviderSettings
-from scangate.providers.cyberorigen import normalize_host
-from scangate.providers.interface import (
-    Capabilities,
-    CredentialSpec,
-    Provider,
-    ScanProgress,
-    ScanRef,
-    StartAttempt,
-)
-from scangate.providers.paging import PageGuard, by_severity, shortfall
+from scangate.http import Connection, Refusal
+from scangate.model import Finding, ScanId, ScanResult, ScanStatus
+from scangate.model.scans import ScanProgress, ScanRef
+from scangate.model.settings import ProviderSettings
+from scangate.providers import _wire as wire
+from scangate.providers import cybersecpro_wire as answers
+from scangate.providers._login import TokenLogin, key_or_login, login_refused
+from scangate.providers.cybersecpro_pacing import PLANS, Pacer
+from scangate.providers.interface import Capabilities, CredentialSpec, Provider, StartAttempt
+from scangate.providers.paging import PageGuard, shortfall
 from scangate.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -53,39 +44,12 @@ PASSWORD = "CYBERSECPRO_PASSWORD"
 
 DEFAULT_TOOL = "nuclei"
 """No documented default exists; design §9 "Targets and defaults" picks nuclei."""
-LIST_SIZE = 100
-"""The implementation's maximum `per_page` (fact sheet "List")."""
 LISTING_REUSE = 30.0
 """Seconds a `find_running` listing may stand in for `known_scans` (saves a request)."""
 START_SKEW = timedelta(minutes=5)
 """Clock difference allowed between us and CyberSec Pro when matching a scan to an attempt."""
-DEFAULT_TOKEN_LIFE = 3600.0
-"""Access JWTs live 1 hour (fact sheet "Token lifetime"); used when `exp` is unreadable."""
-REFRESH_MARGIN = 300.0
-"""Refresh a token this many seconds (at most a tenth of its life) before it expires."""
-WINDOW = 61.0
-"""The plan's one-minute window plus a second for clock differences."""
-REFILL_MARGIN = 0.9
-"""Share of the plan's rate assumed for burst refills, for latency between us and the server."""
-SPARE = 1
-"""Requests of each budget kept back so that a cancel always gets through."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One plan's documented request budget (fact sheet "Rate limits", doc [S0])."""
-
-    name: str
-    per_minute: int
-    burst: int
-
-
-PLANS = {
-    "trial": Plan("trial", 10, 5),
-    "starter": Plan("starter", 30, 15),
-    "professional": Plan("professional", 60, 30),
-    "enterprise": Plan("enterprise", 300, 100),
-}
+# Access JWTs live 1 hour (fact sheet "Token lifetime"): `DEFAULT_TOKEN_LIFE` when `exp` is
+# unreadable.
 
 _STATUSES = {
     "created": ScanStatus.PENDING,
@@ -101,149 +65,29 @@ _STATUSES = {
 }
 """Doc: created, completed; impl: pending, running, completed, failed, cancelled (fact sheet
 "Status values"); the rest are lenient spellings."""
-_URL_KEYS = ("url", "matched_at", "matched-at", "location", "endpoint", "host")
-"""Where a tool's finding may name its location; neither documented shape has one."""
-_RULE_KEYS = ("template_id", "template-id", "rule", "check")
-_TOOL_LISTS = ("vulnerabilities", "findings")
-"""Lists of the implementation's tool-parser object that hold findings (fact sheet "Result")."""
-_INVENTORY = ("services", "subdomains", "directories")
 _PLAN_HINT = (
     f"the account's plan lacks this feature: API keys need the professional or enterprise plan "
     f"(on others use {EMAIL} + {PASSWORD}), and some tools need a higher plan"
 )
 """The remedy for a 402 `Plan upgrade required` (fact sheet "Error format", "Create")."""
-"""Lists of the tool-parser object that are inventory, counted but not findings."""
 
 
-class Pacer:
-    """Keeps this run's requests within the plan's per-minute budget and burst.
-
-    CyberSec Pro documents 10/30/60/300 requests a minute with bursts of 5/15/30/100 (fact sheet
-    "Rate limits"); the implementation sends no `X-RateLimit-*` headers, so the budget must be
-    known in advance (option `plan`). INFERRED: the burst is a token bucket of that size refilled
-    at the per-minute rate. Every request except a cancel leaves `SPARE` of both budgets unused,
-    and waits (on the client's injectable sleep) when it would not.
-    """
-
-    def __init__(self, plan: Plan, http: HttpClient, *, assumed: bool = False) -> None:
-        """Create a new `Pacer` for `plan`, counting the requests `http` sends.
-
-        An `assumed` plan (the policy names none) yields to any `X-RateLimit-Limit` the server
-        sends; a configured one only to a smaller limit.
-        """
-        self.plan = plan
-        self.http = http
-        self.assumed = assumed
-        self.urgent = False
-        """While set, requests are counted but never held back (cancelling on a deadline)."""
-        self._sent: deque[float] = deque()
-        self._tokens = float(plan.burst)
-        self._filled_at: float | None = None
-        self._accounted = http.requests_sent
-        self._refused = http.stats.limited
-
-    def acquire(self) -> None:
-        """Wait until one more request fits the budget, then count it as sent."""
-        self._catch_up()
-        wait = 0.0 if self.urgent else self._wait_needed()
-        if wait > 0:
-            logger.info("CyberSec Pro %s plan budget: waiting %.1f s", self.plan.name, wait)
-            self.http.sleep(wait)
-        self._take(1)
-        self._accounted += 1
-
-    def _catch_up(self) -> None:
-        """Count requests sent without `acquire` (re-sends after a 401, malformed-JSON retries)."""
-        self._adopt_server_limit()
-        extra = self.http.requests_sent - self._accounted
-        if extra > 0:
-            self._take(extra)
-            self._accounted += extra
-        # A request answered 429 was not processed, and its `Retry-After` is waited out by the
-        # HTTP client already: it gives its share of the budget back (jobs sharing an account
-        # get many; counting them twice would stall each job far beyond the plan's own limit).
-        refused = self.http.stats.limited - self._refused
-        if refused > 0:
-            self._refused += refused
-            self._tokens = min(float(self.plan.burst), self._tokens + refused)
-            for _ in range(min(refused, len(self._sent))):
-                self._sent.pop()
-
-    def _adopt_server_limit(self) -> None:
-        # The documented `X-RateLimit-Limit` is the plan's quota (fact sheet "Rate limits",
-        # INFERRED): below the configured plan's, the account is on a smaller plan than the
-        # policy says; without a configured plan, it tells which one.
-        limit = self.http.rate.limit
-        if limit is None or limit < 1 or limit == self.plan.per_minute:
-            return
-        if limit > self.plan.per_minute and not self.assumed:
-            return
-        match = [plan for plan in PLANS.values() if plan.per_minute == limit]
-        self.plan = match[0] if match else Plan("reported", limit, max(1, limit // 2))
-        self._tokens = min(self._tokens, float(self.plan.burst))
-        log = logger.info if self.assumed else logger.warning
-        log("CyberSec Pro reports %d requests a minute; pacing to that", limit)
-
-    def _refill(self, now: float) -> None:
-        rate = self.plan.per_minute / 60.0 * REFILL_MARGIN
-        if self._filled_at is not None:
-            self._tokens = min(self.plan.burst, self._tokens + (now - self._filled_at) * rate)
-        self._filled_at = now
-        while self._sent and self._sent[0] <= now - WINDOW:
-            self._sent.popleft()
-
-    def _take(self, count: int) -> None:
-        now = self.http.clock()
-        self._refill(now)
-        self._tokens -= count
-        self._sent.extend([now] * count)
-
-    def _wait_needed(self) -> float:
-        """Seconds until a request leaves `SPARE` of the window, the bucket and the headers."""
-        now = self.http.clock()
-        self._refill(now)
-        waits = [0.0]
-        over = len(self._sent) + 1 + SPARE - self.plan.per_minute
-        if over > 0 and self._sent:
-            # A plan of one or two a minute (a reported `X-RateLimit-Limit`) cannot keep the
-            # spare at all: then wait for the whole window to empty.
-            waits.append(self._sent[min(over, len(self._sent)) - 1] + WINDOW - now)
-        short = 1 + SPARE - self._tokens
-        if short > 0:
-            waits.append(short / (self.plan.per_minute / 60.0 * REFILL_MARGIN))
-        rate = self.http.rate
-        if rate.remaining is not None and rate.remaining < 1 + SPARE and rate.reset_at:
-            # The budget is per minute: a reset further off than one window is a broken or
-            # hostile header, and believing it could stall the job for years.
-            waits.append(min(rate.reset_at + 1.0 - now, WINDOW))
-        return max(waits)
-
-
-class CyberSecProProvider(Provider):
+class CyberSecProProvider(Provider, registered="cybersecpro"):
     """The CyberSec Pro adapter (`POST /scans/create`, `GET /scans/{id}`, `GET /scan/{id}/result`).
 
     Its published reference and its implementation disagree in places; it accepts both shapes.
     """
 
-    name: ClassVar[str] = "cybersecpro"
-    display_name: ClassVar[str] = "CyberSec Pro"
     DEFAULT_BASE_URL: ClassVar[str] = "https://api.cyber-sec-pro.com/api/v1"
-    credentials: ClassVar[tuple[CredentialSpec, ...]] = (
-        CredentialSpec(
-            variables=(API_KEY,),
-            secret=frozenset({API_KEY}),
-            description="API key (csp_...; professional or enterprise plan, write permission)",
-        ),
-        CredentialSpec(
-            variables=(EMAIL, PASSWORD),
-            secret=frozenset({PASSWORD}),
-            description="account e-mail and password (1-hour JWT, refreshed; no MFA)",
-        ),
+    credentials: ClassVar[tuple[CredentialSpec, ...]] = key_or_login(
+        API_KEY,
+        EMAIL,
+        PASSWORD,
+        key_is="API key (csp_...; professional or enterprise plan, write permission)",
+        login_is="account e-mail and password (1-hour JWT, refreshed; no MFA)",
     )
-    options_schema: ClassVar[Mapping[str, Any]] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    options_schema: ClassVar[Mapping[str, Any]] = Provider.schema_of(
+        {
             "tool": {
                 "type": "string",
                 "minLength": 1,
@@ -268,16 +112,15 @@ class CyberSecProProvider(Provider):
             "agent_id": {"type": "string", "minLength": 1, "description": "run on this agent"},
             "project_id": {"type": "integer", "minimum": 1, "description": "file under project"},
         },
-        "additionalProperties": False,
-    }
+    )
+
     capabilities: ClassVar[Capabilities] = Capabilities(
         progress=False, eta=False, cancel=True, attach=True, rate_limit_headers=True
     )
     secret_headers: ClassVar[tuple[str, ...]] = ("Authorization", "X-API-Key", "Cookie")
-    """Headers the runner's `HttpClient` must never send to another host."""
 
     def __init__(
-        self, *, settings: ProviderSettings, env: Mapping[str, str], http: HttpClient
+        self, *, settings: ProviderSettings, env: Mapping[str, str], connection: Connection
     ) -> None:
         """Create a new `CyberSecProProvider`; see `Provider.__init__`.
 
@@ -285,50 +128,58 @@ class CyberSecProProvider(Provider):
         with `CYBERSECPRO_EMAIL` + `CYBERSECPRO_PASSWORD`, and the JWT is refreshed before it
         expires and once on a 401.
         """
-        super().__init__(settings=settings, env=env, http=http)
+        super().__init__(settings=settings, env=env, connection=connection)
         self._api_key = env.get(API_KEY, "").strip()
-        self._access = ""
-        self._refresh = ""
-        self._expires_at = 0.0
-        self._lifetime = DEFAULT_TOKEN_LIFE
+        self._login = TokenLogin(
+            self.display_name,
+            self.http.clock,
+            login=self._log_in,
+            refresh=self._refresh,
+            refresh_token=True,
+        )
         self._details: dict[str, Mapping[str, Any]] = {}
         self._listing: tuple[str, float, list[Mapping[str, Any]]] | None = None
         # Without `plan`, assume the smallest budget the credentials allow: API keys need the
         # professional plan (fact sheet "Basics"), any plan can log in.
         default_plan = "professional" if self._api_key else "trial"
         plan = str(self.options.get("plan", default_plan))
-        self.pacer = Pacer(PLANS[plan], http, assumed="plan" not in self.options)
-        if self._api_key:
-            self._use_key()
-        else:
-            http.redact.add(env.get(PASSWORD, ""))
-            http.credential_hint = f"{EMAIL} + {PASSWORD}"
-            http.on_unauthorized = self._renew
+        self.pacer = Pacer(PLANS[plan], self.http, assumed="plan" not in self.options)
+        self.redact.add(self._api_key or env.get(PASSWORD, ""))
 
-    def _use_key(self) -> None:
-        # Keys go in `X-API-Key` or as a Bearer token; the `csp_` prefix tells them from a JWT
-        # (fact sheet "Basics", API keys).
-        self.http.redact.add(self._api_key)
-        if self.options.get("key_header") == "bearer":
-            self.http.default_headers["Authorization"] = f"Bearer {self._api_key}"
-        else:
-            self.http.default_headers["X-API-Key"] = self._api_key
-        self.http.credential_hint = (
+    def credential_hint(self) -> str:
+        """See `Provider.credential_hint`."""
+        if not self.env.get(API_KEY, "").strip():
+            return f"{EMAIL} + {PASSWORD}"
+        return (
             f"{API_KEY} (a csp_ key with write permission; API access needs the professional "
             f"or enterprise plan, otherwise use {EMAIL} + {PASSWORD})"
         )
+
+    def authorize(self, method: str, url: str) -> Mapping[str, str]:
+        """See `Provider.authorize`: the API key, or the login's access token.
+
+        Keys go in `X-API-Key` or as a Bearer token; the `csp_` prefix tells them from a JWT
+        (fact sheet "Basics", API keys).
+        """
+        if not self._api_key:
+            return self._login.headers()
+        if self.options.get("key_header") == "bearer":
+            return {"Authorization": f"Bearer {self._api_key}"}
+        return {"X-API-Key": self._api_key}
+
+    def renew_credentials(self) -> bool:
+        """See `Provider.renew_credentials`: after a 401 the JWT is renewed, the call resent."""
+        return not self._api_key and self._login.renew()
 
     @staticmethod
     def error_detail(response: requests.Response, body: Any) -> str:
         """CyberSec Pro's error text: `error (code)` (fact sheet "Error format")."""
         if isinstance(body, Mapping):
-            error = _text(body.get("error")) or _text(body.get("message"))
-            code = _text(body.get("code"))
-            if error and code:
-                return f"{error} ({code})"
-            if error or code:
-                return error or code
-        return response.text[:300].strip()
+            error = wire.text(body.get("error")) or wire.text(body.get("message"))
+            found = wire.with_code(error, wire.text(body.get("code")))
+            if found:
+                return found
+        return wire.body_start(response)
 
     @staticmethod
     def refusal(response: requests.Response, body: Any) -> Refusal | None:
@@ -338,18 +189,16 @@ class CyberSecProProvider(Provider):
 
         `Too many login attempts` and `RATE_LIMITED` are the request rate (the default).
         """
-        error = _text(body.get("error")).lower() if isinstance(body, Mapping) else ""
+        error = wire.text(body.get("error")).lower() if isinstance(body, Mapping) else ""
         if "too many scan requests" in error:
-            return Refusal(
-                kind=RefusalKind.BUSY,
+            return Refusal.busy(
                 queue="a scan start (5 a minute per user)",
                 usage="5 of 5 starts in the last minute",
                 hint="CyberSec Pro allows 5 scan starts a minute per user; stagger parallel jobs",
             )
         if "daily scan limit" in error:
-            return Refusal(
-                kind=RefusalKind.FINAL,
-                hint="the trial plan allows 3 scans a day; no scan was started",
+            return Refusal.final(
+                "the trial plan allows 3 scans a day; no scan was started",
             )
         return None
 
@@ -357,40 +206,23 @@ class CyberSecProProvider(Provider):
 
     def _authenticate(self) -> None:
         """Make sure a usable access token is in the headers (nothing to do with an API key)."""
-        if self._api_key:
-            return
-        if not self._access:
-            self._login()
-        elif self.http.clock() >= self._expires_at - min(REFRESH_MARGIN, self._lifetime / 10):
-            self._refresh_or_login()
+        if not self._api_key:
+            self._login.ensure()
 
-    def _renew(self) -> bool:
-        """`HttpClient.on_unauthorized`: after a 401, renew the token; the call is resent once."""
-        self._refresh_or_login()
-        return True
-
-    def _refresh_or_login(self) -> None:
-        if not self._refresh:
-            # The documented login answer carries no refresh token [S0]: log in again.
-            self._login()
-            return
+    def _refresh(self) -> None:
+        # The documented login answer carries no refresh token [S0]: then `TokenLogin` logs in.
         self.pacer.acquire()
-        try:
-            # The refresh JWT travels as the Bearer token (fact sheet "POST /api/v1/auth/refresh").
-            response = self.http.request(
-                "POST",
-                "auth/refresh",
-                headers={"Authorization": f"Bearer {self._refresh}"},
-                idempotent=True,
-                reauth=False,
-            )
-            self._take_token(_json_of(response))
-        except ProviderError as exc:
-            logger.info("CyberSec Pro token refresh failed (%s); logging in again", exc.message)
-            self._refresh = ""
-            self._login()
+        # The refresh JWT travels as the Bearer token (fact sheet "POST /api/v1/auth/refresh").
+        response = self.http.request(
+            "POST",
+            "auth/refresh",
+            headers={"Authorization": f"Bearer {self._login.refresh_token}"},
+            idempotent=True,
+            reauth=False,
+        )
+        self._take_token(answers.utf8_json(response))
 
-    def _login(self) -> None:
+    def _log_in(self) -> None:
         body = {"email": self.env.get(EMAIL, ""), "password": self.env.get(PASSWORD, "")}
         self.pacer.acquire()
         # A rejected login (400/401/403) is never sent again: a locked-out CI job would lock
@@ -400,12 +232,9 @@ class CyberSecProProvider(Provider):
         response = self.http.request(
             "POST", "auth/login", json_body=body, reauth=False, accept_status=(400, 401, 403)
         )
-        if not response.ok:
-            raise ProviderAuthError(
-                f"CyberSec Pro login failed: {self.http.status_error(response).message}",
-                hint=f"check {EMAIL} + {PASSWORD}; accounts with MFA need {API_KEY}",
-            )
-        self._take_token(_json_of(response))
+        hint = f"check {EMAIL} + {PASSWORD}; accounts with MFA need {API_KEY}"
+        login_refused(self.http, response, self.display_name, hint)
+        self._take_token(answers.utf8_json(response))
 
     def _take_token(self, body: Any) -> None:
         """Adopt the tokens of a login or refresh answer, redacting them before anything else."""
@@ -414,7 +243,7 @@ class CyberSecProProvider(Provider):
         access, refresh = body.get("access_token"), body.get("refresh_token")
         for token in (access, refresh):
             if isinstance(token, str):
-                self.http.redact.add(token)
+                self.redact.add(token)
         if body.get("mfa_required") is True:
             # The implementation answers 200 and waits for a code (fact sheet "Authentication").
             raise ProviderAuthError(
@@ -422,18 +251,16 @@ class CyberSecProProvider(Provider):
                 hint=f"use {API_KEY} for an account with MFA",
             )
         if not isinstance(access, str) or not access.strip():
-            error = one_line(self.http.redact(_text(body.get("error"))), 200)
+            error = one_line(self.redact(wire.text(body.get("error"))), 200)
             raise ProviderAuthError(
                 f"CyberSec Pro login gave no access token{f': {error}' if error else ''}",
                 hint=f"check {EMAIL} + {PASSWORD}",
             )
-        if isinstance(refresh, str) and refresh.strip():
-            self._refresh = refresh.strip()  # the refresh answer has none: keep the old one
-        now = self.http.clock()
-        self._access = access.strip()
-        self._lifetime = _token_lifetime(self._access, now)
-        self._expires_at = now + self._lifetime
-        self.http.default_headers["Authorization"] = f"Bearer {self._access}"
+        # The refresh answer has no refresh token: the old one is kept.
+        kept = refresh.strip() if isinstance(refresh, str) else ""
+        now = self.now()
+        life = answers.token_lifetime(access.strip(), now)
+        self._login.adopt(access.strip(), life, kept, now=now)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send an authenticated, paced request and return its JSON body.
@@ -449,12 +276,12 @@ class CyberSecProProvider(Provider):
                 raise ProviderError(exc.message, hint=_PLAN_HINT) from None
             raise
         if isinstance(body, Mapping):
-            error = _text(body.get("error"))
+            error = wire.text(body.get("error"))
             if error or body.get("success") is False:
-                said = error or _text(body.get("message")) or "no reason given"
+                said = error or wire.text(body.get("message")) or "no reason given"
                 raise ProviderError(
                     f"CyberSec Pro answered {method.upper()} {path} with an error (HTTP 200): "
-                    + one_line(self.http.redact(said), 300)
+                    + one_line(self.redact(said), 300)
                 )
         return body
 
@@ -462,15 +289,15 @@ class CyberSecProProvider(Provider):
 
     def find_running(self, target: str) -> ScanRef | None:
         """See `Provider.find_running`: a pending or running scan of the same host."""
-        host = normalize_host(target)
+        host = wire.normalize_host(target)
         items: list[Mapping[str, Any]] = []
         for page in self._scan_pages():
             for item in page:
-                raw = _text(item.get("status")).lower()
-                if _same_host(item, host) and _text(item.get("id")) and _is_active(raw):
+                raw = wire.text(item.get("status")).lower()
+                if _same_host(item, host) and wire.text(item.get("id")) and _is_active(raw):
                     return self._ref(item, target)
             items.extend(page)
-        self._listing = (host, self.http.clock(), items)  # the whole list: known_scans reuses it
+        self._listing = (host, self.now(), items)  # the whole list: known_scans reuses it
         return None
 
     def known_scans(self, target: str) -> frozenset[str]:
@@ -479,26 +306,26 @@ class CyberSecProProvider(Provider):
         A listing `find_running` just made is reused: on the trial plan every request counts.
         Otherwise scans older than `find_started` ever considers are not read.
         """
-        host = normalize_host(target)
+        host = wire.normalize_host(target)
         listing, self._listing = self._listing, None
-        if listing and listing[0] == host and self.http.clock() - listing[1] <= LISTING_REUSE:
+        if listing and listing[0] == host and self.now() - listing[1] <= LISTING_REUSE:
             items = listing[2]
         else:
-            now = datetime.fromtimestamp(self.http.clock(), timezone.utc)
+            now = datetime.fromtimestamp(self.now(), UTC)
             items = self._recent_scans(now - 2 * START_SKEW)
         return frozenset(
-            _text(item.get("id"))
+            wire.text(item.get("id"))
             for item in items
-            if _text(item.get("id")) and _same_host(item, host)
+            if wire.text(item.get("id")) and _same_host(item, host)
         )
 
     def find_started(self, attempt: StartAttempt) -> ScanRef | None:
         """See `Provider.find_started`: the first new scan of the host since the attempt."""
-        host = normalize_host(attempt.target)
+        host = wire.normalize_host(attempt.target)
         since = attempt.sent_at - START_SKEW
         found: list[tuple[datetime, Mapping[str, Any]]] = []
         for item in self._recent_scans(since):
-            scan_id, created = _text(item.get("id")), _parse_time(item.get("created_at"))
+            scan_id, created = wire.text(item.get("id")), wire.iso_time(item.get("created_at"))
             if (
                 scan_id
                 and scan_id not in attempt.known_ids
@@ -524,26 +351,31 @@ class CyberSecProProvider(Provider):
         first [R]. A looping list raises `PagingError` (exit 3).
         """
         read = 0
-        guard = PageGuard(self.display_name, "scans", LIST_SIZE)
+        guard = PageGuard(self.display_name, "scans", answers.LIST_SIZE)
         page = 0
         while True:
             page += 1
-            params = {"page": page, "per_page": LIST_SIZE, "sort": "created_at", "order": "desc"}
-            items, total, pages = _list_page(self._call("GET", "scans", params=params))
+            params = {
+                "page": page,
+                "per_page": answers.LIST_SIZE,
+                "sort": "created_at",
+                "order": "desc",
+            }
+            items, total, pages = answers.list_page(self._call("GET", "scans", params=params))
             guard.page(
-                tuple(_text(i.get("id")) or repr(i) for i in items), total=total, pages=pages
+                tuple(wire.text(i.get("id")) or repr(i) for i in items), total=total, pages=pages
             )
             read += len(items)
             yield items
-            if _list_ended(page, items, read, total, pages) or _older(items, since):
+            if answers.list_ended(page, items, read, total, pages) or answers.older(items, since):
                 return
 
     def _ref(self, item: Mapping[str, Any], target: str) -> ScanRef:
-        tool = _text(item.get("tool")) or _text(item.get("tool_name"))
+        tool = wire.text(item.get("tool")) or wire.text(item.get("tool_name"))
         return ScanRef(
-            scan_id=ScanId(_text(item.get("id")) or _text(item.get("scan_id"))),
+            scan_id=ScanId(wire.text(item.get("id")) or wire.text(item.get("scan_id"))),
             target=target,
-            created_at=_parse_time(item.get("created_at")),
+            created_at=wire.iso_time(item.get("created_at")),
             extra={"tool": tool} if tool else {},
         )
 
@@ -564,10 +396,14 @@ class CyberSecProProvider(Provider):
         scan = body.get("scan")
         nested: Mapping[str, Any] = scan if isinstance(scan, Mapping) else {}
         # Doc: `id` + `created`; impl: `scan_id` + `running` (fact sheet "Create").
-        scan_id = _text(body.get("scan_id")) or _text(body.get("id")) or _text(nested.get("id"))
+        scan_id = (
+            wire.text(body.get("scan_id"))
+            or wire.text(body.get("id"))
+            or wire.text(nested.get("id"))
+        )
         if not scan_id:
             raise AmbiguousStartError("CyberSec Pro accepted the start but named no scan id")
-        status = _text(body.get("status")) or _text(nested.get("status"))
+        status = wire.text(body.get("status")) or wire.text(nested.get("status"))
         if status.lower() not in ("created", "pending", "running"):
             logger.warning("CyberSec Pro started scan %s as %r", scan_id, one_line(status, 40))
         return self._ref({**nested, **body, "id": scan_id}, attempt.target)
@@ -586,9 +422,9 @@ class CyberSecProProvider(Provider):
 
     def poll(self, scan: ScanRef) -> ScanProgress:
         """See `Provider.poll`: `GET /scans/{id}`, the detail wrapped in `scan`."""
-        detail = _scan_object(self._call("GET", f"scans/{quote(scan.scan_id, safe='')}"))
+        detail = answers.scan_object(self._call("GET", f"scans/{quote(scan.scan_id, safe='')}"))
         self._details[scan.scan_id] = detail
-        raw = _text(detail.get("status")).lower()
+        raw = wire.text(detail.get("status")).lower()
         # The implementation stores a null status for a scan not yet started: pending.
         status = _STATUSES.get(raw or "pending")
         if status is None:
@@ -600,7 +436,7 @@ class CyberSecProProvider(Provider):
             status=status,
             raw_status=raw or "pending",
             completeness=0 if ended_early else 100,
-            message=_failure(detail) if status is ScanStatus.FAILED else "",
+            message=answers.failure(detail) if status is ScanStatus.FAILED else "",
         )
 
     def cancel(self, scan: ScanRef, progress: ScanProgress | None) -> None:
@@ -619,9 +455,9 @@ class CyberSecProProvider(Provider):
         if response.status_code == 404:
             logger.info("CyberSec Pro scan %s had already ended", scan.scan_id)
             return
-        body = _json_of(response)
-        if isinstance(body, Mapping) and _text(body.get("error")):
-            said = one_line(self.http.redact(_text(body.get("error"))), 300)
+        body = answers.utf8_json(response)
+        if isinstance(body, Mapping) and wire.text(body.get("error")):
+            said = one_line(self.redact(wire.text(body.get("error"))), 300)
             raise ProviderError(f"CyberSec Pro refused to cancel scan {scan.scan_id}: {said}")
 
     @contextmanager
@@ -631,14 +467,13 @@ class CyberSecProProvider(Provider):
         It uses the budget's spare, and it is not held back by an earlier `Retry-After` (which
         the implementation sets to 60 s, fact sheet "Rate limits"): at worst it is refused.
         """
-        rate = self.http.rate
-        held, rate.hold_until = rate.hold_until, 0.0
+        held = self.http.hold_lifted()
         self.pacer.urgent = True
         try:
             yield
         finally:
             self.pacer.urgent = False
-            rate.hold_until = max(held, rate.hold_until)
+            self.http.restore_hold(held)
 
     # Results (fact sheet "Result — GET /api/v1/scan/{id}/result").
 
@@ -655,87 +490,37 @@ class CyberSecProProvider(Provider):
                 raise
             logger.warning("CyberSec Pro scan %s: partial results only (%s)", scan.scan_id, exc)
         detail = self._details.get(scan.scan_id, {})
-        return ScanResult(
-            provider=self.name,
-            scanner=self.display_name,
-            scan_id=scan.scan_id,
-            target=scan.target,
-            status=progress.status,
-            completeness=progress.completeness,
-            started_at=_parse_time(detail.get("started_at")) or scan.created_at,
-            finished_at=_parse_time(detail.get("completed_at")),
-            findings=tuple(findings),
-            console_url=scan.console_url,
-            message=progress.message,
-            details={**_scan_details(detail, scan), **notes},
+        return self.result(
+            scan,
+            progress,
+            findings=findings,
+            started_at=wire.iso_time(detail.get("started_at")) or scan.created_at,
+            finished_at=wire.iso_time(detail.get("completed_at")),
+            details={**answers.scan_details(detail, scan), **notes},
             shortfall=short,
         )
 
     def _findings(self, body: Any, scan: ScanRef) -> tuple[list[Finding], dict[str, str], str]:
         """The findings, notes for the report, and how they fall short of the counts."""
-        items, counts, notes = _result_parts(body)
-        findings = [f for f in (self._finding(item, scan) for item in items) if f is not None]
+        items, counts, notes = answers.result_parts(body)
+        findings = [
+            f
+            for f in (answers.finding(item, scan, self.settings.unrated_severity) for item in items)
+            if f is not None
+        ]
         if len(findings) < len(items):
             notes["findings_skipped"] = str(len(items) - len(findings))
-        total = _integer(counts.get("total"))
+        total = wire.integer(counts.get("total"))
         if total is not None:
             notes["findings_reported"] = str(total)
         short = shortfall(
-            self.display_name, _announced(counts, findings), unreadable=len(items) - len(findings)
+            self.display_name,
+            answers.announced(counts, findings),
+            unreadable=len(items) - len(findings),
         )
         if short:
             logger.warning("CyberSec Pro scan %s: %s", scan.scan_id, short)
         return findings, notes, short
-
-    def _finding(self, raw: Any, scan: ScanRef) -> Finding | None:
-        """Map one finding of either shape; None (with a warning) when it has no title."""
-        if not isinstance(raw, Mapping):
-            logger.warning("CyberSec Pro finding skipped: not an object")
-            return None
-        title = _text(raw.get("title")) or _text(raw.get("name"))
-        if not title:
-            logger.warning("CyberSec Pro finding %s skipped: no title", _finding_label(raw))
-            return None
-        cvss = _cvss(raw.get("cvss") if raw.get("cvss") is not None else raw.get("cvss_score"))
-        # Without a template or check id `Finding.create` makes the rule id from the title.
-        rule = next((_text(raw.get(key)) for key in _RULE_KEYS if _text(raw.get(key))), "")
-        return Finding.create(
-            provider=self.name,
-            rule_id=rule,
-            title=title,
-            severity=self._severity(raw, cvss, title),
-            url=next((_text(raw.get(k)) for k in _URL_KEYS if _text(raw.get(k))), scan.target),
-            method=_text(raw.get("method")),
-            parameter=_text(raw.get("parameter")) or _text(raw.get("param")),
-            cvss=cvss,
-            cve_ids=_cves(raw),
-            description=_text(raw.get("description")),
-            remediation=_text(raw.get("remediation")),
-            response=_text(raw.get("evidence")),
-            console_url=scan.console_url,
-        )
-
-    def _severity(self, raw: Mapping[str, Any], cvss: float | None, title: str) -> Severity:
-        """The finding's severity; from CVSS when unknown, else the policy's unrated severity."""
-        word = _text(raw.get("severity")).lower()
-        if word == "none":
-            return Severity.INFO
-        try:
-            return Severity.parse(word)
-        except ValueError:
-            pass
-        if cvss is not None:
-            # CVSS v3 qualitative bands (FIRST CVSS v3.1 specification, section 5).
-            bands = ((9.0, Severity.CRITICAL), (7.0, Severity.HIGH), (4.0, Severity.MEDIUM))
-            default = Severity.LOW if cvss > 0 else Severity.INFO
-            return next((sev for floor, sev in bands if cvss >= floor), default)
-        fallback = self.settings.unrated_severity
-        logger.warning(
-            "CyberSec Pro finding %r has no usable severity; counted as %s",
-            one_line(title, 80),
-            fallback.label,
-        )
-        return fallback
 
 
 def _start_refused(exc: ProviderError) -> ProviderError:
@@ -758,207 +543,9 @@ def _start_refused(exc: ProviderError) -> ProviderError:
     return type(exc)(message, hint=hint)
 
 
-def _json_of(response: requests.Response) -> Any:
-    try:
-        return json.loads(response.content.decode("utf-8")) if response.content else None
-    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the decoder's limit
-        return None
-
-
-def _token_lifetime(token: str, now: float) -> float:
-    """Seconds an access JWT lives, from its `exp` (and `iat`) claims; 1 hour if unreadable.
-
-    The claims are read without checking the signature: only the server can, and it only
-    decides when to refresh. `exp - iat` is used when both exist, so clock skew does not count.
-    """
-    try:
-        segment = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
-        return DEFAULT_TOKEN_LIFE
-    if not isinstance(claims, Mapping):
-        return DEFAULT_TOKEN_LIFE
-    exp, iat = _number(claims.get("exp")), _number(claims.get("iat"))
-    life = (exp - iat) if exp is not None and iat is not None else (exp - now if exp else None)
-    return life if life is not None and 0 < life <= 30 * 86400 else DEFAULT_TOKEN_LIFE
-
-
-def _scan_object(body: Any) -> Mapping[str, Any]:
-    """The scan of a detail answer: `{"scan": {...}}` [R], or the object itself."""
-    scan = body.get("scan") if isinstance(body, Mapping) else None
-    if isinstance(scan, Mapping):
-        return scan
-    if isinstance(body, Mapping) and ("status" in body or "id" in body):
-        return body
-    raise UnexpectedResponseError("CyberSec Pro's scan detail has no scan object")
-
-
-def _result_parts(body: Any) -> tuple[list[Any], Mapping[str, Any], dict[str, str]]:
-    """(finding items, announced counts, notes) of a result answer in either shape.
-
-    Doc: `vulnerabilities[]` next to `findings` counts. Impl: `execution_result.findings`, the
-    tool parser's object with `summary`, `vulnerabilities[]`, `findings[]` and inventory lists.
-    """
-    if not isinstance(body, Mapping):
-        raise UnexpectedResponseError("CyberSec Pro's scan result is not a JSON object")
-    execution = body.get("execution_result")
-    tool: Any = execution.get("findings") if isinstance(execution, Mapping) else None
-    top = body.get("findings")
-    if tool is None and isinstance(top, Mapping) and any(k in top for k in _TOOL_LISTS):
-        tool = top  # a tool object where the documented counts would be
-    if not any(key in body for key in ("vulnerabilities", "execution_result", "findings", "scan")):
-        raise UnexpectedResponseError("CyberSec Pro's scan result has no findings of any shape")
-    items = _list(body.get("vulnerabilities")) + (top if isinstance(top, list) else [])
-    if isinstance(tool, Mapping):
-        items += [item for key in _TOOL_LISTS for item in _list(tool.get(key))]
-    elif isinstance(tool, list):
-        items += tool
-    counts = tool.get("summary") if isinstance(tool, Mapping) else top
-    notes = {"result_shape": "documented" if "vulnerabilities" in body else "implementation"}
-    if isinstance(tool, Mapping):
-        notes.update({key: str(len(_list(tool[key]))) for key in _INVENTORY if key in tool})
-    return items, counts if isinstance(counts, Mapping) else {}, notes
-
-
-def _announced(
-    counts: Mapping[str, Any], findings: list[Finding]
-) -> list[tuple[str, int | None, int]]:
-    """(what, announced, fetched) for `shortfall`: the result's counts, `total` and one per
-    severity (doc `findings` counts, impl tool `summary`; fact sheet "Result": "counts must
-    equal the vulnerability list")."""
-    levels = {s: _integer(counts.get(s.label)) for s in Severity}
-    total = ("findings", _integer(counts.get("total")), len(findings))
-    return [total, *by_severity(levels, findings)]
-
-
-def _list_page(body: Any) -> tuple[list[Mapping[str, Any]], int | None, int | None]:
-    """(scans, total, pages) of one list page in either shape (fact sheet "List").
-
-    Doc: `{"data": [...], "pagination": {page, per_page, total, total_pages}}`; impl:
-    `{"scans": [...], "total", "page", "per_page"}`; a bare array is one whole page.
-    """
-    total = pages = None
-    if isinstance(body, list):
-        items: Any = body
-        pages = 1
-    elif isinstance(body, Mapping) and isinstance(body.get("data"), list):
-        items = body["data"]
-        pagination = body.get("pagination")
-        if isinstance(pagination, Mapping):
-            total = _integer(pagination.get("total"))
-            pages = _integer(pagination.get("total_pages"))
-    elif isinstance(body, Mapping) and isinstance(body.get("scans"), list):
-        items, total = body["scans"], _integer(body.get("total"))
-    else:
-        raise UnexpectedResponseError("CyberSec Pro's scan list has neither data nor scans")
-    return [item for item in items if isinstance(item, Mapping)], total, pages
-
-
-def _list_ended(
-    page: int, items: list[Any], read: int, total: int | None, pages: int | None
-) -> bool:
-    if not items:
-        return True
-    if total is None and pages is None:
-        return len(items) < LIST_SIZE
-    return (total is None or read >= total) and (pages is None or page >= pages)
-
-
-def _older(items: list[Mapping[str, Any]], since: datetime | None) -> bool:
-    """True when the page reaches a scan created before `since` (the list is newest first)."""
-    if since is None:
-        return False
-    created = [moment for item in items if (moment := _parse_time(item.get("created_at")))]
-    return bool(created) and min(created) < since
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else []
-
-
-def _scan_details(detail: Mapping[str, Any], scan: ScanRef) -> dict[str, str]:
-    summary = detail.get("findings_summary")
-    found = {
-        "tool": _text(detail.get("tool_name")) or scan.extra.get("tool", ""),
-        "duration": _text(detail.get("duration")),
-        "open_ports": _text(summary.get("open_ports")) if isinstance(summary, Mapping) else "",
-    }
-    return {key: value for key, value in found.items() if value}
-
-
-def _failure(detail: Mapping[str, Any]) -> str:
-    for key in ("error_log", "error", "message"):
-        text = _text(detail.get(key))
-        if text:
-            return one_line(text, 300)
-    return "CyberSec Pro reported the scan failed"
-
-
 def _same_host(item: Mapping[str, Any], host: str) -> bool:
-    return normalize_host(_text(item.get("target"))) == host
+    return wire.normalize_host(wire.text(item.get("target"))) == host
 
 
 def _is_active(raw: str) -> bool:
     return _STATUSES.get(raw or "pending") in (ScanStatus.PENDING, ScanStatus.RUNNING)
-
-
-def _finding_label(raw: Mapping[str, Any]) -> str:
-    return one_line(_text(raw.get("id"), "(no id)"), 80)
-
-
-def _cves(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    """`cve` as one id [S0] or a list; `cve_ids` too."""
-    found: list[str] = []
-    for key in ("cve", "cve_id", "cve_ids"):
-        value = raw.get(key)
-        values = value if isinstance(value, list) else [value]
-        found += [text for text in (_text(item) for item in values) if text]
-    return tuple(dict.fromkeys(found))
-
-
-def _cvss(value: Any) -> float | None:
-    number = _number(value)
-    return None if number is None else min(10.0, max(0.0, number))
-
-
-def _text(value: Any, default: str = "") -> str:
-    """A scalar as stripped text; anything else (None, objects, lists) as `default`."""
-    if isinstance(value, bool) or value is None or isinstance(value, (Mapping, list)):
-        return default
-    return str(value).strip() or default
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _integer(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """An ISO-8601 time as an aware UTC datetime; None if unusable.
-
-    The implementation's timestamps have no zone (`2026-01-15T14:30:00`): they are UTC
-    (fact sheet "Detail").
-    """
-    text = _text(value)
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        return None  # year 1 or 9999 with an offset that leaves the range

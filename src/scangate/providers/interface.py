@@ -1,18 +1,30 @@
-"""The provider contract: what every scanner adapter implements, and what it declares."""
+"""The provider contract: what every scanner adapter implements, and what it declares.
+
+An adapter declares what its HTTP client needs (credential headers or signatures, the secret
+headers, its error format, refusals, what a 401 means) through the hooks below; `Provider`
+builds the client from them (`http_contract`), so no adapter touches the client's settings.
+"""
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import requests
 
-from scangate.http import HttpClient, Refusal
-from scangate.model import ScanId, ScanResult, ScanStatus
-from scangate.policy import ProviderSettings
+from scangate import registry
+from scangate.errors import ProviderError
+from scangate.http import Connection, HttpClient, HttpContract, Refusal, default_detail
+from scangate.model import CountSummary, Finding, ProviderSettings, ScanId, ScanResult, ScanStatus
+from scangate.model import ScanProgress as ScanProgress  # a domain type, re-exported for adapters
+from scangate.model import ScanRef as ScanRef  # a domain type, re-exported for adapters
+from scangate.ratelimit import RateLimitState, RateStats
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,33 +55,15 @@ class CredentialSpec:
     """The variables in `variables` whose values are secrets (redacted and masked)."""
     description: str
 
+    @classmethod
+    def key(cls, variable: str, description: str) -> CredentialSpec:
+        """One secret variable (an API key)."""
+        return cls(variables=(variable,), secret=frozenset({variable}), description=description)
 
-@dataclass(frozen=True, kw_only=True)
-class ScanRef:
-    """A handle on one remote scan."""
-
-    scan_id: ScanId
-    target: str
-    console_url: str = ""
-    created_at: datetime | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
-    """Provider-private facts needed later (e.g. a resolved target id), as strings."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScanProgress:
-    """One status poll, normalized."""
-
-    status: ScanStatus
-    raw_status: str
-    """The provider's own word or code, for logs."""
-    progress: float | None = None
-    """0-100 when the provider reports it."""
-    phase: str = ""
-    eta_seconds: float | None = None
-    """Seconds until the provider expects the scan to finish, when it says."""
-    completeness: int = 100
-    message: str = ""
+    @classmethod
+    def pair(cls, user: str, secret: str, description: str) -> CredentialSpec:
+        """A user or key id (not secret) and its secret (a password, a secret key)."""
+        return cls(variables=(user, secret), secret=frozenset({secret}), description=description)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,24 +93,88 @@ class Provider(ABC):
     """Registry and policy name (`cyberorigen`)."""
     display_name: ClassVar[str]
     """Product name (`CyberOrigen`), the SARIF driver name."""
+
     DEFAULT_BASE_URL: ClassVar[str]
     credentials: ClassVar[tuple[CredentialSpec, ...]]
     """Accepted credential sets, in order of preference."""
     options_schema: ClassVar[Mapping[str, Any]]
     """JSON Schema (draft 2020-12) for `provider.options`."""
     capabilities: ClassVar[Capabilities]
+    NOTHING_READ: ClassVar[tuple[list[Finding], dict[str, str], str]] = ([], {}, "")
+    """(findings, notes, shortfall) of results that could not be read (see `salvage`)."""
+    secret_headers: ClassVar[tuple[str, ...]] = ("Authorization", "X-API-Key")
+    """Headers the HTTP client must never send to another host."""
+
+    @staticmethod
+    def schema_of(
+        properties: Mapping[str, Any], *, not_together: tuple[str, ...] = ()
+    ) -> Mapping[str, Any]:
+        """The `options_schema` allowing these `properties` only (`not_together`: options that
+        exclude each other)."""
+        schema: dict[str, Any] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": dict(properties),
+            "additionalProperties": False,
+        }
+        if not_together:
+            schema["not"] = {"required": list(not_together)}
+        return schema
+
+    def __init_subclass__(cls, *, registered: str = "", **kwargs: Any) -> None:
+        """`class X(Provider, registered="name")` takes its names from `scangate.registry`."""
+        super().__init_subclass__(**kwargs)
+        if registered:
+            cls.name = registered
+            cls.display_name = registry.entry(registered).display_name
 
     def __init__(
-        self, *, settings: ProviderSettings, env: Mapping[str, str], http: HttpClient
+        self, *, settings: ProviderSettings, env: Mapping[str, str], connection: Connection
     ) -> None:
-        """Create a new provider from its `settings`, the credential `env` and an `http` client.
+        """Create a new provider from its `settings`, the credential `env` and a `connection`.
 
-        The `env` holds only the variables of one of `credentials` (checked by the caller).
+        The `env` holds only the variables of one of `credentials` (checked by the caller). The
+        HTTP client is built here from `http_contract`, whose hooks are read when requests are
+        sent: a subclass sets its own state after calling this.
         """
         self.settings = settings
         self.env = env
-        self.http = http
-        http.refusal = type(self).refusal
+        self.redact = connection.redactor
+        """The run's redactor: a secret learnt at run time (a token) is registered here."""
+        self.http = HttpClient(connection, self.http_contract())
+
+    def http_contract(self) -> HttpContract:
+        """What the HTTP client needs from this provider, from the hooks below."""
+        return HttpContract(
+            provider=self.name,
+            credential_hint=self.credential_hint(),
+            secret_headers=self.secret_headers,
+            error_detail=self.error_detail,
+            refusal=self.refusal,
+            authorize=self.authorize,
+            renew=self.renew_credentials,
+        )
+
+    def credential_hint(self) -> str:
+        """The credential variables a 401/403 diagnosis names (from `env`); default: all sets."""
+        return ", or ".join(" + ".join(spec.variables) for spec in self.credentials)
+
+    def authorize(self, method: str, url: str) -> Mapping[str, str]:
+        """The credential headers of one request to `url` (without its `params`); default none.
+
+        Asked for every send, so a renewed token or a fresh signature is used.
+        """
+        return {}
+
+    def renew_credentials(self) -> bool:
+        """After a 401: renew expired credentials and return True to send the request once
+        more; default False (a 401 is final)."""
+        return False
+
+    @staticmethod
+    def error_detail(response: requests.Response, body: Any) -> str:
+        """The provider's own error text in a failed `response` (`body`: its parsed JSON)."""
+        return default_detail(response, body)
 
     @staticmethod
     def refusal(response: requests.Response, body: Any) -> Refusal | None:
@@ -132,6 +190,79 @@ class Provider(ABC):
     def options(self) -> Mapping[str, Any]:
         """The policy's `provider.options`."""
         return self.settings.options
+
+    # What the runner asks of the connection (it never reaches into the client).
+
+    def bind_run(
+        self, *, time_left: Callable[[], float], on_wait: Callable[[float, str], None]
+    ) -> None:
+        """Bind every request to the run's deadline; `on_wait` hears of rate-limit waits."""
+        self.http.watch(time_left=time_left, on_wait=on_wait)
+
+    def now(self) -> float:
+        """The wall clock the provider's answers are read against (epoch seconds)."""
+        return self.http.clock()
+
+    def rate_state(self) -> RateLimitState:
+        """What the provider last said about its request budget."""
+        return self.http.rate
+
+    def rate_stats(self) -> RateStats:
+        """What rate limits have cost so far."""
+        return self.http.stats
+
+    def requests_sent(self) -> int:
+        """Requests sent so far, retries included."""
+        return self.http.requests_sent
+
+    def result(
+        self,
+        scan: ScanRef,
+        progress: ScanProgress,
+        *,
+        findings: tuple[Finding, ...] | list[Finding] = (),
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        details: Mapping[str, str] | None = None,
+        shortfall: str = "",
+        count_summary: CountSummary | None = None,
+        console_url: str | None = None,
+    ) -> ScanResult:
+        """The `ScanResult` of `scan`, ended as `progress` says, with what `fetch` read.
+
+        `console_url` defaults to the scan's.
+        """
+        return ScanResult(
+            provider=self.name,
+            scanner=self.display_name,
+            scan_id=scan.scan_id,
+            target=scan.target,
+            status=progress.status,
+            completeness=progress.completeness,
+            started_at=started_at,
+            finished_at=finished_at,
+            findings=tuple(findings),
+            count_summary=count_summary,
+            console_url=scan.console_url if console_url is None else console_url,
+            message=progress.message,
+            details=dict(details or {}),
+            shortfall=shortfall,
+        )
+
+    def salvage(self, scan: ScanRef, progress: ScanProgress, read: Callable[[], T]) -> T | None:
+        """`read()`; for a scan that did not complete, None when reading fails (logged).
+
+        A failed or cancelled scan still gives what can be read; a completed one must give all.
+        """
+        try:
+            return read()
+        except ProviderError as exc:
+            if progress.status is ScanStatus.COMPLETED:
+                raise
+            logging.getLogger(type(self).__module__).warning(
+                "%s scan %s: partial results only (%s)", self.display_name, scan.scan_id, exc
+            )
+            return None
 
     def preflight(self, target: str) -> None:
         """Check what can be checked before starting (quota, target lookup); default: nothing."""

@@ -149,3 +149,16 @@ def by_severity(
         )
         counts.append((what, claimed, seen))
     return counts
+
+
+def last_page(
+    page: int, size: int, read: int, total: int | None, pages: int | None, page_size: int
+) -> bool:
+    """True once a non-empty page `page` of `size` items ends its list, `read` items read.
+
+    Every announced end must be reached (the `total` read and the last of `pages` read);
+    a list that announces neither ends with a page shorter than `page_size`.
+    """
+    if total is None and pages is None:
+        return size < page_size
+    return (total is None or read >= total) and (pages is None or page >= pages)

@@ -6,10 +6,9 @@ Facts come from `providers/vaddy.md` (the "fact sheet"); section names are cited
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,17 +21,12 @@ from scangate.errors import (
     ProviderError,
     UnexpectedResponseError,
 )
-from scangate.http import HttpClient
+from scangate.http import Connection, json_body
 from scangate.model import CountSummary, Finding, ScanId, ScanResult, ScanStatus
-from scangate.policy import ProviderSettings
-from scangate.providers.interface import (
-    Capabilities,
-    CredentialSpec,
-    Provider,
-    ScanProgress,
-    ScanRef,
-    StartAttempt,
-)
+from scangate.model.scans import ScanProgress, ScanRef
+from scangate.model.settings import ProviderSettings
+from scangate.providers import _wire as wire
+from scangate.providers.interface import Capabilities, CredentialSpec, Provider, StartAttempt
 from scangate.providers.paging import PageGuard, shortfall
 from scangate.text import one_line
 
@@ -90,23 +84,17 @@ class VAddyBusyError(ProviderBusyError):
     exit_status = ExitStatus.SCAN_INCOMPLETE
 
 
-class VAddyProvider(Provider):
+class VAddyProvider(Provider, registered="vaddy"):
     """The VAddy adapter (`POST /scan`, `GET /scan/result`, `GET /scan/runcheck`, `GET /crawl`)."""
 
-    name: ClassVar[str] = "vaddy"
-    display_name: ClassVar[str] = "VAddy"
     DEFAULT_BASE_URL: ClassVar[str] = "https://api.vaddy.net/v2"
     credentials: ClassVar[tuple[CredentialSpec, ...]] = (
-        CredentialSpec(
-            variables=(USER, AUTH_KEY),
-            secret=frozenset({AUTH_KEY}),
-            description="VAddy login ID and WebAPI auth key (console, WebAPI page)",
+        CredentialSpec.pair(
+            USER, AUTH_KEY, "VAddy login ID and WebAPI auth key (console, WebAPI page)"
         ),
     )
-    options_schema: ClassVar[Mapping[str, Any]] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    options_schema: ClassVar[Mapping[str, Any]] = Provider.schema_of(
+        {
             "crawl_id": {
                 "type": "integer",
                 "minimum": 1,
@@ -125,10 +113,10 @@ class VAddyProvider(Provider):
                 "description": "checks to run; default: every check of the plan",
             },
         },
-        "additionalProperties": False,
         # One way to pick the crawl: an id and a label could disagree.
-        "not": {"required": ["crawl_id", "crawl_label"]},
-    }
+        not_together=("crawl_id", "crawl_label"),
+    )
+
     capabilities: ClassVar[Capabilities] = Capabilities(
         progress=False,
         eta=False,
@@ -139,35 +127,37 @@ class VAddyProvider(Provider):
         rate_limit_headers=False,
     )
     secret_headers: ClassVar[tuple[str, ...]] = (API_KEY_HEADER,)
-    """Headers the runner's `HttpClient` must never send to another host."""
 
     def __init__(
-        self, *, settings: ProviderSettings, env: Mapping[str, str], http: HttpClient
+        self, *, settings: ProviderSettings, env: Mapping[str, str], connection: Connection
     ) -> None:
         """Create a new `VAddyProvider`; see `Provider.__init__`.
 
         Every call carries `user` (a form field or query parameter) and the auth key in the
         `X-API-KEY` header, which VAddy accepts since 2022-03-22 (fact sheet "Basics").
         """
-        super().__init__(settings=settings, env=env, http=http)
+        super().__init__(settings=settings, env=env, connection=connection)
         self._user = env.get(USER, "").strip()
-        key = env.get(AUTH_KEY, "").strip()
-        http.redact.add(key)
-        http.default_headers[API_KEY_HEADER] = key
-        http.credential_hint = f"{USER} + {AUTH_KEY} (login ID and the key of the WebAPI page)"
+        self._key = env.get(AUTH_KEY, "").strip()
+        self.redact.add(self._key)
         crawl_id = self.options.get("crawl_id")
         self._crawl_id = str(crawl_id) if crawl_id is not None else ""
         self._finished: dict[str, Mapping[str, Any]] = {}
         """Finished scans' result bodies by scan id: the last poll already holds the counts."""
 
+    def credential_hint(self) -> str:
+        """See `Provider.credential_hint`."""
+        return f"{USER} + {AUTH_KEY} (login ID and the key of the WebAPI page)"
+
+    def authorize(self, method: str, url: str) -> Mapping[str, str]:
+        """See `Provider.authorize`: the auth key, in its header only."""
+        return {API_KEY_HEADER: self._key}
+
     @staticmethod
     def error_detail(response: requests.Response, body: Any) -> str:
         """VAddy's error text: `{"error_message": ...}`; a 401 has no body (fact sheet)."""
-        if isinstance(body, Mapping):
-            message = _text(body.get("error_message"))
-            if message:
-                return message
-        return response.text[:300].strip()
+        message = wire.text(body.get("error_message")) if isinstance(body, Mapping) else ""
+        return message or wire.body_start(response)
 
     # Requests (fact sheet "Basics": POST form-encoded, GET with a query string).
 
@@ -187,10 +177,7 @@ class VAddyProvider(Provider):
             idempotent=not creates,
             accept_status=(400,),
         )
-        try:
-            body: Any = response.json()
-        except (ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
-            body = None
+        body = json_body(response)
         if response.status_code == 400:
             message = self.error_detail(response, body) or "(no error_message)"
             raise self._refusal(message, form)
@@ -202,12 +189,12 @@ class VAddyProvider(Provider):
         if not isinstance(body, Mapping):
             raise UnexpectedResponseError(f"VAddy {where}: the answer is not a JSON object")
         if body.get("error_message") is not None:
-            raise self._refusal(_text(body.get("error_message"), "(empty error_message)"), sent)
+            raise self._refusal(wire.text(body.get("error_message"), "(empty error_message)"), sent)
         return body
 
     def _refusal(self, message: str, sent: Mapping[str, str]) -> ProviderError:
         """Turn a 400 `error_message` into a diagnosis (fact sheet, each endpoint's 400 list)."""
-        said = one_line(self.http.redact(message), 200)
+        said = one_line(self.redact(message), 200)
         project = sent.get("project_id", "")
         if _BUSY.search(said):
             return VAddyBusyError(
@@ -269,13 +256,13 @@ class VAddyProvider(Provider):
             page += 1
             params = {"project_id": project, "search_label": label, "page": str(page)}
             body = self._get("crawl", {**params, "sort": "desc"})
-            items = [i for i in _list(body.get("items")) if _text(i.get("id"))]
-            total = _integer(body.get("total"))
-            guard.page(tuple(_text(i.get("id")) for i in items), total=total)
+            items = [i for i in wire.objects(body.get("items")) if wire.text(i.get("id"))]
+            total = wire.integer(body.get("total"))
+            guard.page(tuple(wire.text(i.get("id")) for i in items), total=total)
             first = first or (items[0] if items else None)
-            exact = next((i for i in items if _text(i.get("label")) == label), None)
+            exact = next((i for i in items if wire.text(i.get("label")) == label), None)
             if exact is not None:
-                return _text(exact.get("id"))
+                return wire.text(exact.get("id"))
             # The end: a short page, or the announced `total` read (fact sheet "GET /v2/crawl").
             if len(items) < CRAWL_PAGE or (total is not None and page * CRAWL_PAGE >= total):
                 break
@@ -284,11 +271,11 @@ class VAddyProvider(Provider):
                 f"VAddy project {project} has no recorded crawl labelled {label!r}",
                 hint="check provider.options.crawl_label on the Proxy Crawling page",
             )
-        shown = one_line(_text(first.get("label")), 80)
+        shown = one_line(wire.text(first.get("label")), 80)
         logger.warning(
             "VAddy: no crawl labelled exactly %r; using the newest match %r", label, shown
         )
-        return _text(first.get("id"))
+        return wire.text(first.get("id"))
 
     def find_running(self, target: str) -> ScanRef | None:
         """See `Provider.find_running`: runcheck says whether the project is busy.
@@ -306,7 +293,7 @@ class VAddyProvider(Provider):
 
     def _runcheck(self, project: str) -> int:
         body = self._get("scan/runcheck", {"project_id": project})
-        running = _integer(body.get("running_process"))
+        running = wire.integer(body.get("running_process"))
         if running is None:
             raise UnexpectedResponseError("VAddy runcheck answer has no running_process number")
         return running
@@ -321,14 +308,14 @@ class VAddyProvider(Provider):
         if self.options.get("scan_type"):
             form["scan_type"] = ",".join(str(code) for code in self.options["scan_type"])
         body = self._post(form, creates=True)
-        scan_id = _text(body.get("scan_id"))
+        scan_id = wire.text(body.get("scan_id"))
         if not scan_id:
             # go-vaddy: "StartScan Error: No Scan ID found." A scan may exist all the same.
             raise AmbiguousStartError("VAddy accepted the start but named no scan_id")
         return ScanRef(
             scan_id=ScanId(scan_id),
             target=attempt.target,
-            created_at=datetime.now(timezone.utc),
+            created_at=datetime.now(UTC),
         )
 
     def find_started(self, attempt: StartAttempt) -> ScanRef | None:
@@ -351,7 +338,7 @@ class VAddyProvider(Provider):
         if RUNCHECK in scan.extra:
             return self._poll_runcheck(scan)
         body = self._get("scan/result", {"scan_id": scan.scan_id})
-        raw = _text(body.get("status")).lower()
+        raw = wire.text(body.get("status")).lower()
         if not raw:
             raise UnexpectedResponseError(f"VAddy scan {scan.scan_id}: the answer has no status")
         status = _STATUSES.get(raw)
@@ -380,30 +367,17 @@ class VAddyProvider(Provider):
     def fetch(self, scan: ScanRef, progress: ScanProgress) -> ScanResult:
         """See `Provider.fetch`: `alert_count` findings of `unrated_severity`, at the console."""
         if progress.status is not ScanStatus.COMPLETED:
-            return self._result(scan, progress.status, progress.completeness, progress.message)
+            # No result to read: VAddy names no console page for the scan either.
+            return self.result(scan, progress, started_at=scan.created_at, console_url="")
         body = self._finished.pop(scan.scan_id, None)
         if body is None:
             body = self._get("scan/result", {"scan_id": scan.scan_id})
-            if _text(body.get("status")).lower() != "finish":
+            if wire.text(body.get("status")).lower() != "finish":
                 raise UnexpectedResponseError(f"VAddy scan {scan.scan_id} has no finished result")
         return self._finished_result(scan, body)
 
-    def _result(
-        self, scan: ScanRef, status: ScanStatus, completeness: int, message: str
-    ) -> ScanResult:
-        return ScanResult(
-            provider=self.name,
-            scanner=self.display_name,
-            scan_id=scan.scan_id,
-            target=scan.target,
-            status=status,
-            completeness=completeness,
-            started_at=scan.created_at,
-            message=message,
-        )
-
     def _finished_result(self, scan: ScanRef, body: Mapping[str, Any]) -> ScanResult:
-        alerts = _integer(body.get("alert_count"))
+        alerts = wire.integer(body.get("alert_count"))
         if alerts is None or alerts < 0:
             # Without the count there is nothing to gate on: fail, never pass silently.
             raise UnexpectedResponseError(f"VAddy scan {scan.scan_id}: no usable alert_count")
@@ -411,28 +385,26 @@ class VAddyProvider(Provider):
         console = _console_url(body.get("scan_result_url"))
         summary = CountSummary(
             alert_count=alerts,
-            scan_count=max(0, _integer(body.get("scan_count")) or 0),
-            checks=tuple(_text(c) for c in _list_any(body.get("scan_list")) if _text(c)),
+            scan_count=max(0, wire.integer(body.get("scan_count")) or 0),
+            checks=tuple(wire.text(c) for c in wire.items(body.get("scan_list")) if wire.text(c)),
             console_url=console,
         )
         zone = _zone(body.get("timezone"))
         findings = self._alerts(scan.target, summary)
         short = shortfall(self.display_name, [("alerts", alerts, len(findings))])
-        return ScanResult(
-            provider=self.name,
-            scanner=self.display_name,
-            scan_id=scan.scan_id,
-            target=scan.target,
-            status=ScanStatus.COMPLETED,
-            completeness=complete,
-            started_at=_parse_time(body.get("start_time"), zone) or scan.created_at,
-            finished_at=_parse_time(body.get("end_time"), zone),
+        ended = ScanProgress(
+            status=ScanStatus.COMPLETED, raw_status="finish", completeness=complete, message=message
+        )
+        return self.result(
+            scan,
+            ended,
             findings=findings,
-            count_summary=summary,
-            console_url=console,
-            message=message,
+            started_at=_time(body.get("start_time"), zone) or scan.created_at,
+            finished_at=_time(body.get("end_time"), zone),
             details=self._details(body, complete),
             shortfall=f"{short} (scangate makes at most {MAX_ALERT_FINDINGS})" if short else "",
+            count_summary=summary,
+            console_url=console,
         )
 
     def _alerts(self, project: str, summary: CountSummary) -> tuple[Finding, ...]:
@@ -472,7 +444,7 @@ class VAddyProvider(Provider):
 
     def _details(self, body: Mapping[str, Any], complete: int) -> dict[str, str]:
         details = {
-            key: _text(body.get(key))
+            key: wire.text(body.get(key))
             for key in ("project_id", "scan_count", "alert_count", "crawl_id", "crawl_label")
         }
         details["complete"] = f"{complete}%"
@@ -503,7 +475,7 @@ def _complete(body: Mapping[str, Any]) -> tuple[int, str]:
     Below 100 the scan hit its time limit (fact sheet "scan/result"); a missing value is
     treated as partial: a gate must not pass on coverage nobody reported.
     """
-    value = _number(body.get("complete"))
+    value = wire.number(body.get("complete"))
     if value is None:
         return 0, "VAddy did not report how much of the scan ran (no `complete`)"
     complete = int(min(100.0, max(0.0, value)))
@@ -514,7 +486,7 @@ def _complete(body: Mapping[str, Any]) -> tuple[int, str]:
 
 def _console_url(value: Any) -> str:
     """`scan_result_url` when it is an http(s) URL; anything else is no link to follow."""
-    url = _text(value)
+    url = wire.text(value)
     if re.match(r"https?://", url, re.IGNORECASE):
         return url
     if url:
@@ -528,57 +500,15 @@ def _zone(value: Any) -> tzinfo:
     Only names shaped like IANA keys reach `ZoneInfo`: it looks any key up as a resource path,
     and a hostile one (`a/a/a/...`, hundreds deep) exhausts the recursion limit there.
     """
-    name = _text(value, "UTC")
+    name = wire.text(value, "UTC")
     if not _ZONE_NAME.fullmatch(name):
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        return timezone.utc
+        return UTC
 
 
-def _parse_time(value: Any, zone: tzinfo) -> datetime | None:
-    """`2014-06-12T11:11:11+0000` as an aware UTC datetime; None if unusable."""
-    text = _text(value)
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        return None  # year 1 or 9999 with an offset that leaves the range
-
-
-def _text(value: Any, default: str = "") -> str:
-    """A scalar as stripped text; anything else (None, objects, lists) as `default`."""
-    if isinstance(value, bool) or value is None or isinstance(value, (Mapping, list)):
-        return default
-    return str(value).strip() or default
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _integer(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None else None
-
-
-def _list_any(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _list(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in _list_any(value) if isinstance(item, Mapping)]
+def _time(value: Any, zone: tzinfo) -> datetime | None:
+    """`2014-06-12T11:11:11+0000` as an aware UTC datetime (in `zone` without an offset)."""
+    return wire.iso_time(value, zone=zone, zulu="Z")

@@ -6,12 +6,12 @@ standalone, and end-to-end tests start one and read its request log.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from scangate import registry
 from scangate.sandbox.clock import Clock, FakeClock, SystemClock
 from scangate.sandbox.runtime import Emulator, EmulatorServer
 from scangate.sandbox.scenario import (
@@ -46,30 +46,31 @@ __all__ = [
     "start_sandbox",
 ]
 
-_EMULATOR_MODULES: dict[str, tuple[str, str]] = {
-    "cystack": ("scangate.sandbox.cystack", "CyStackEmulator"),
-    "cybersecpro": ("scangate.sandbox.cybersecpro", "CyberSecProEmulator"),
-    "vaddy": ("scangate.sandbox.vaddy", "VAddyEmulator"),
-    "cyberorigen": ("scangate.sandbox.cyberorigen", "CyberOrigenEmulator"),
-    "ncp-wsc": ("scangate.sandbox.ncp_wsc", "NcpWscEmulator"),
-}
+
+class _Emulators(Mapping[str, type[Emulator]]):
+    """The emulators by provider name, as the registry lists them; each imported on first use.
+
+    Keys and membership come from the registry alone, so `provider in EMULATORS` imports no
+    emulator, and `scangate run --sandbox` imports only the one it plays.
+    """
+
+    def __getitem__(self, provider: str) -> type[Emulator]:
+        if provider not in registry.PROVIDER_NAMES:
+            raise KeyError(provider)
+        return registry.emulator_class(provider)
+
+    def __contains__(self, provider: object) -> bool:
+        return provider in registry.PROVIDER_NAMES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.PROVIDER_NAMES)
+
+    def __len__(self) -> int:
+        return len(registry.PROVIDER_NAMES)
 
 
-def _load_emulators() -> dict[str, type[Emulator]]:
-    loaded: dict[str, type[Emulator]] = {}
-    for provider, (module_name, class_name) in _EMULATOR_MODULES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        loaded[provider] = getattr(module, class_name)
-    return loaded
-
-
-EMULATORS: dict[str, type[Emulator]] = _load_emulators()
-"""The closed registry of emulators, by provider name (no plugin discovery)."""
+EMULATORS: Mapping[str, type[Emulator]] = _Emulators()
+"""The closed set of emulators, by provider name (no plugin discovery): `scangate.registry`."""
 
 SCENARIOS: tuple[str, ...] = bundled_scenarios()
 """Every bundled scenario name (some are for one provider only: see `scenarios_for`)."""

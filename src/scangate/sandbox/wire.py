@@ -7,13 +7,22 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 
 class BadRequest(ValueError):
     """A request's body or query is not what the handler expects; the message says why."""
+
+
+class Rejected(Exception):
+    """Carries an error response out of a handler's helpers."""
+
+    def __init__(self, response: Response) -> None:
+        """Create a new `Rejected` answering with `response`."""
+        super().__init__(response.status)
+        self.response = response
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,7 +82,7 @@ class Request:
         except ValueError:
             raise BadRequest(f"{name}: not an ISO-8601 date") from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()
 
     @property

@@ -1,0 +1,163 @@
+"""The settings a policy yields: frozen, validated values every part of scangate reads.
+
+`scangate.policy` builds them from a policy file (and flags); the gate, the runner, providers
+and formatters only read them, so they live in the domain beside the findings.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from scangate.model.findings import Finding, Severity
+
+ALL_FORMATS: tuple[str, ...] = ("sarif", "junit", "gitlab-dast", "json", "markdown")
+"""Every report format, in the order they are written."""
+
+MATCH_KEYS: tuple[str, ...] = ("rule", "title", "cve", "cwe", "url", "param", "fingerprint")
+"""The keys of an `ignore` entry that select findings; an entry needs at least one."""
+
+KeyPath = tuple[str | int, ...]
+"""A path into the policy document: mapping keys and 0-based list indices."""
+
+
+class IfRunning(str, Enum):
+    """What to do when a scan is already running for the target."""
+
+    WAIT = "wait"
+    ATTACH = "attach"
+    FAIL = "fail"
+
+
+class OnTimeout(str, Enum):
+    """What to do with the remote scan on timeout, SIGINT or SIGTERM."""
+
+    CANCEL = "cancel"
+    KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """Where each value and key of a policy document was written (1-based lines)."""
+
+    value_lines: Mapping[KeyPath, int] = field(default_factory=dict)
+    key_lines: Mapping[KeyPath, int] = field(default_factory=dict)
+
+    def line(self, path: KeyPath) -> int:
+        """The line of the value at `path`, else of its nearest recorded ancestor."""
+        for end in range(len(path), -1, -1):
+            line = self.value_lines.get(path[:end])
+            if line is not None:
+                return line
+        return 1
+
+    def key_line(self, path: KeyPath) -> int:
+        """The line of the key ending `path` (for unknown and duplicate keys)."""
+        return self.key_lines.get(path) or self.line(path)
+
+    def mapping_line(self, path: KeyPath) -> int:
+        """The line that introduces the mapping at `path` (`scan:`), for a key missing in it."""
+        return self.key_lines.get(path) or self.line(path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderSettings:
+    """`provider:` — which scanner to drive and how."""
+
+    name: str
+    base_url: str | None = None
+    """Overrides the provider's `DEFAULT_BASE_URL` (self-hosted, proxy, sandbox)."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    unrated_severity: Severity = Severity.HIGH
+    verify_tls: bool | str = True
+    """True, False (loudly warned) or a CA bundle path."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanSettings:
+    """`scan:` — what to scan and how long to wait."""
+
+    target: str
+    timeout: float = 3600.0
+    """Seconds from process start covering start, wait and fetch (minimum 1)."""
+    if_running: IfRunning = IfRunning.WAIT
+    on_timeout: OnTimeout = OnTimeout.CANCEL
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateSettings:
+    """`gate:` — when the job fails."""
+
+    fail_on: Severity | None = Severity.HIGH
+    """Any counted finding at or above this fails; None (`none`) disables."""
+    max: Mapping[Severity, int] = field(default_factory=dict)
+    """Inclusive per-severity budgets; a severity with a budget fails only above it."""
+    warn_on: Severity | None = None
+    new_only: bool = False
+    fail_on_incomplete: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class IgnoreRule:
+    """One `ignore:` entry. Its match keys are combined with AND (design §9)."""
+
+    index: int
+    """Position in the policy's `ignore` list (0-based), for `ignore[i]` in reasons."""
+    reason: str
+    rule: str | None = None
+    title: str | None = None
+    cve: str | None = None
+    cwe: int | None = None
+    url: str | None = None
+    param: str | None = None
+    fingerprint: str | None = None
+    expires: date | None = None
+    """The entry applies through this whole day (UTC) and stops applying after it."""
+
+    def matches(self, finding: Finding) -> bool:
+        """True when every key this entry sets matches `finding` (expiry is not considered)."""
+        checks = (
+            self.rule is None or self.rule == finding.rule_id,
+            self.title is None or fnmatch.fnmatchcase(finding.title, self.title),
+            self.cve is None or self.cve.upper() in (c.upper() for c in finding.cve_ids),
+            self.cwe is None or self.cwe in finding.cwe_ids,
+            self.url is None or fnmatch.fnmatchcase(finding.url, self.url),
+            self.param is None or self.param == finding.parameter,
+            self.fingerprint is None or self.fingerprint == finding.fingerprint,
+        )
+        return all(checks)
+
+    def expired(self, today: date) -> bool:
+        """True when `today` (UTC) is after the expiry day."""
+        return self.expires is not None and today > self.expires
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportSettings:
+    """`reports:` — where and what to write."""
+
+    dir: Path = Path("scangate-reports")
+    formats: tuple[str, ...] = ALL_FORMATS
+    sarif_anchor: str | None = None
+    """Repository-relative file every SARIF result is anchored to, instead of `dast/<host>/...`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """The whole, validated policy. Build it with `scangate.policy.load_policy`."""
+
+    provider: ProviderSettings
+    scan: ScanSettings
+    gate: GateSettings = field(default_factory=GateSettings)
+    ignore: tuple[IgnoreRule, ...] = ()
+    baseline: Path | None = None
+    reports: ReportSettings = field(default_factory=ReportSettings)
+    source: Path | None = None
+    """The file this policy was read from, if any."""
+    source_map: SourceMap = field(default_factory=SourceMap, compare=False, repr=False)
+    """Lines of the policy's keys, so later checks (`check_options`) can name them."""

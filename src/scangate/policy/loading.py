@@ -1,0 +1,188 @@
+"""Reading a policy file: finding it, parsing it, and building the settings it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from scangate.errors import PolicyError
+from scangate.model import Severity
+from scangate.model.settings import (
+    ALL_FORMATS,
+    GateSettings,
+    IfRunning,
+    IgnoreRule,
+    OnTimeout,
+    Policy,
+    ProviderSettings,
+    ReportSettings,
+    ScanSettings,
+)
+from scangate.policy.checks import parse_duration, parse_threshold, policy_problems
+from scangate.policy.composer import Document, compose
+from scangate.policy.problems import InvalidPolicyError
+
+POLICY_VERSION = 1
+"""The only `version:` this scangate reads."""
+
+DEFAULT_POLICY_FILE = ".scangate.yml"
+"""Looked up in the working directory when neither `--policy` nor `SCANGATE_POLICY` is given."""
+
+POLICY_ENV = "SCANGATE_POLICY"
+"""The environment variable naming the policy file."""
+
+MAX_POLICY_BYTES = 1024 * 1024
+"""A policy file larger than this is refused (it is surely not a policy)."""
+
+
+def _severity(value: object, default: Severity) -> Severity:
+    return Severity.parse(value) if isinstance(value, str) else default
+
+
+def _threshold(value: object, default: Severity | None) -> Severity | None:
+    return parse_threshold(value) if isinstance(value, str) else default
+
+
+def _relative_to(base: Path, value: object) -> Path | None:
+    return base / value if isinstance(value, str) else None
+
+
+def _provider(raw: dict[str, Any], base: Path) -> ProviderSettings:
+    verify = raw.get("verify_tls", True)
+    return ProviderSettings(
+        name=raw["name"],
+        base_url=raw.get("base_url"),
+        options=raw.get("options", {}),
+        unrated_severity=_severity(raw.get("unrated_severity"), Severity.HIGH),
+        verify_tls=str(base / verify) if isinstance(verify, str) else bool(verify),
+    )
+
+
+def _scan(raw: dict[str, Any], target: str) -> ScanSettings:
+    timeout = raw.get("timeout")
+    return ScanSettings(
+        target=target.strip(),
+        timeout=parse_duration(timeout) if timeout is not None else ScanSettings.timeout,
+        if_running=IfRunning(raw.get("if_running", IfRunning.WAIT.value)),
+        on_timeout=OnTimeout(raw.get("on_timeout", OnTimeout.CANCEL.value)),
+    )
+
+
+def _gate(raw: dict[str, Any]) -> GateSettings:
+    budgets = raw.get("max", {})
+    return GateSettings(
+        fail_on=_threshold(raw.get("fail_on"), Severity.HIGH),
+        max={Severity.parse(name): int(count) for name, count in budgets.items()},
+        warn_on=_threshold(raw.get("warn_on"), None),
+        new_only=raw.get("new_only", False),
+        fail_on_incomplete=raw.get("fail_on_incomplete", True),
+    )
+
+
+def _cwe(value: object) -> int | None:
+    if value is None:
+        return None
+    return int(str(value).upper().removeprefix("CWE-"))
+
+
+def _ignore(index: int, raw: dict[str, Any]) -> IgnoreRule:
+    expires = raw.get("expires")
+    return IgnoreRule(
+        index=index,
+        reason=raw["reason"].strip(),
+        rule=raw.get("rule"),
+        title=raw.get("title"),
+        cve=raw.get("cve"),
+        cwe=_cwe(raw.get("cwe")),
+        url=raw.get("url"),
+        param=raw.get("param"),
+        fingerprint=raw.get("fingerprint"),
+        expires=date.fromisoformat(expires) if expires is not None else None,
+    )
+
+
+def _reports(raw: dict[str, Any], base: Path) -> ReportSettings:
+    chosen = raw.get("formats", ALL_FORMATS)
+    directory = _relative_to(base, raw.get("dir"))
+    return ReportSettings(
+        dir=directory or ReportSettings.dir,
+        formats=tuple(f for f in ALL_FORMATS if f in chosen),
+        sarif_anchor=raw.get("sarif_anchor"),
+    )
+
+
+def _target_text(document: Document) -> str:
+    """`scan.target` as written: a VAddy project_id like `0123` must not become the number 83."""
+    target = document.data["scan"]["target"]
+    return target if isinstance(target, str) else document.texts[("scan", "target")]
+
+
+def _policy(document: Document, source: Path) -> Policy:
+    """Build the settings from a document that has no problems."""
+    data: dict[str, Any] = document.data
+    base = source.parent
+    return Policy(
+        provider=_provider(data["provider"], base),
+        scan=_scan(data["scan"], _target_text(document)),
+        gate=_gate(data.get("gate", {})),
+        ignore=tuple(_ignore(i, entry) for i, entry in enumerate(data.get("ignore", []))),
+        baseline=_relative_to(base, data.get("baseline")),
+        reports=_reports(data.get("reports", {}), base),
+        source=source,
+        source_map=document.source_map,
+    )
+
+
+def parse_policy(text: str, source: Path) -> Policy:
+    """Parse and validate the policy `text` read from `source`; raise `PolicyError` if invalid.
+
+    Relative paths in the policy are resolved against `source`'s directory.
+    """
+    document = compose(text, source)
+    problems = policy_problems(document)
+    if problems:
+        raise InvalidPolicyError(source, problems)
+    return _policy(document, source)
+
+
+def load_policy(path: Path) -> Policy:
+    """Read, parse and validate the policy file at `path`."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_POLICY_BYTES + 1)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise PolicyError(f"{path}: cannot read the policy file: {reason}") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{path}: the policy file is larger than {MAX_POLICY_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise PolicyError(f"{path}: the policy file is not UTF-8 (byte {error.start})") from None
+    return parse_policy(text, path)
+
+
+def find_policy(explicit: str | None, env: Mapping[str, str], cwd: Path) -> Path:
+    """The policy file to use: `--policy` > `SCANGATE_POLICY` > `./.scangate.yml`.
+
+    Relative names are taken from `cwd`; pass `Path()` to get paths as the user wrote them
+    (`ci/scan.yml`), which read best in error messages. Raises `PolicyError` when the chosen
+    file does not exist, naming where the name came from.
+    """
+    candidates = ((explicit, "--policy"), (env.get(POLICY_ENV), POLICY_ENV))
+    for name, origin in candidates:
+        if name:
+            path = cwd / name
+            if not path.is_file():
+                what = "is not a file" if path.exists() else "does not exist"
+                raise PolicyError(f"policy file {path} (from {origin}) {what}")
+            return path
+    path = cwd / DEFAULT_POLICY_FILE
+    if not path.is_file():
+        raise PolicyError(
+            f"no policy file: {path} does not exist",
+            hint=f"write {DEFAULT_POLICY_FILE}, or pass --policy FILE or set {POLICY_ENV}",
+        )
+    return path
