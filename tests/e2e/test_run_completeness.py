@@ -249,3 +249,37 @@ def test_cystack_next_leading_back_is_a_provider_error(tmp_path: Path) -> None:
     assert run.exit == 3, run.stderr
     assert "CyStack targets: the list does not end (`next` does not lead past page 1" in run.stderr
     assert server.log.count(category="start") == 0
+
+
+def test_vaddy_crawl_search_that_never_ends_is_a_provider_error(tmp_path: Path) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "loop",
+        extends="findings",
+        options={"vaddy": {"crawl_history": 700, "ignore_page": True}},
+    )
+    run, server = run_scenario(tmp_path, "vaddy", scenario, options={"crawl_label": "release"})
+    assert run.exit == 3, run.stderr
+    assert "crawl search: the list does not end (page 2 repeats page 1)" in run.stderr
+    assert server.log.count("GET", r"/v2/crawl") == 2
+    assert server.log.count(category="start") == 0
+
+
+def test_ncp_job_search_that_never_ends_is_a_provider_error(tmp_path: Path) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "loop",
+        extends="findings",
+        options={"ncp-wsc": {"crowd": 200, "ignore_page": True}},
+    )
+    with sandbox("ncp-wsc", scenario) as server:
+        write_policy(
+            tmp_path,
+            "ncp-wsc",
+            server.base_url,
+            scan={"if_running": "attach", "target": CROWD_TARGET},
+        )
+        run = run_cli(["run"], cwd=tmp_path, env=cli_env(sandbox_env("ncp-wsc")))
+    assert run.exit == 3, run.stderr
+    assert "job search: the list does not end (page 2 repeats page 1)" in run.stderr
+    assert server.log.count(category="start") == 0

@@ -60,7 +60,15 @@ SEARCH_KEYS = ("searchType", "searchKeyword", "statusCode", "limit", "page")
 MAX_LIMIT = 100
 """INFERRED: no maximum `limit` is published."""
 OPTIONS = frozenset(
-    {"service_error_status", "create_returns_id", "throttle", "api_call_fail", "crowd", "unlisted"}
+    {
+        "service_error_status",
+        "create_returns_id",
+        "throttle",
+        "api_call_fail",
+        "crowd",
+        "unlisted",
+        "ignore_page",
+    }
 )
 """Keys a scenario's `options.ncp-wsc` block may set."""
 CROWD_TARGET = "https://staging.example.com/"
@@ -130,6 +138,9 @@ class NcpWscEmulator(Emulator):
         self.api_call_fail = _limit(options, "api_call_fail", api_call_fail, low=2)
         crowd = _limit(options, "crowd", None, low=0) or 0
         self.unlisted = _limit(options, "unlisted", None, low=0) or 0
+        # `ignore_page: true`: the job search answers page 1 to every page (a list that never
+        # ends), for the adapter's loop guard.
+        self.ignore_page = options.flag("ignore_page", options.get("ignore_page", default=False))
         self.keys: dict[str, tuple[str, bool]] = {
             SANDBOX_ACCESS_KEY: (SANDBOX_SECRET_KEY, True),
             NO_WSC_ACCESS_KEY: (NO_WSC_SECRET_KEY, False),
@@ -294,7 +305,7 @@ class NcpWscEmulator(Emulator):
             raise BadRequest('searchType: "url", "memo" or ""; searchKeyword: a string')
         code = _status_code(body["statusCode"])
         limit = _positive(body["limit"], "limit", MAX_LIMIT)
-        page = _positive(body["page"], "page", None)
+        page = 1 if self.ignore_page else _positive(body["page"], "page", None)
         return respond(200, wrapper(self._page(self._matching(kind, keyword, code), limit, page)))
 
     def _matching(self, kind: str, keyword: str, code: int | None) -> list[Job]:

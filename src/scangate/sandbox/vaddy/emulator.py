@@ -21,7 +21,7 @@ from scangate.sandbox.wire import BadRequest, Handler, Request, Response, Route,
 
 SANDBOX_USER = "sandbox-vaddy-user"
 SANDBOX_AUTH_KEY = "vaddy-sandbox-auth-key-5e0c7b1d9a34f862"
-OPTIONS = frozenset({"busy_for", "plan", "crawl_history"})
+OPTIONS = frozenset({"busy_for", "plan", "crawl_history", "ignore_page"})
 """Keys a scenario's `options.vaddy` block may set."""
 RESULTS_LIMIT = 20
 """`GET /scan/results/list` gives the last 20 finished scans ([FS] "Other v2 endpoints")."""
@@ -82,11 +82,14 @@ class VAddyEmulator(Emulator):
         `vaddy-project-nocrawl` (number 2, no crawl). The scenario option `crawl_history: N`
         gives `vaddy-project-1` N more crawls labelled `release candidate <n>` and, oldest of
         all (id 1), one labelled `release`: a label search for `release` finds it last.
+        `ignore_page: true` makes the crawl search answer page 1 to every page (a broken
+        server whose list never ends).
         """
         options = EmulatorOptions(scenario, self.provider, OPTIONS)
         self.plan = options.choice("plan", options.get("plan", plan, "advanced"), tuple(PLANS))
         busy = options.seconds("busy_for", options.get("busy_for", busy_for, 0))
         history = options.count("crawl_history", options.get("crawl_history", default=0))
+        self.ignore_page = options.flag("ignore_page", options.get("ignore_page", default=False))
         clock = clock or SystemClock()
         self.projects: dict[str, Project] = default_projects(clock.time(), history)
         self.scans: dict[str, VAddyScan] = {}
@@ -236,7 +239,7 @@ class VAddyEmulator(Emulator):
 
     def _crawl_search(self, fields: Fields) -> Response:
         project = self._project(fields)
-        page = _int_field(fields, "page", 1)
+        page = 1 if self.ignore_page else _int_field(fields, "page", 1)
         sort = fields.get("sort") or "desc"
         if sort not in ("asc", "desc"):
             raise BadRequest("sort must be asc or desc")
