@@ -175,6 +175,18 @@ def run_example(tmp_path: Path, provider: str) -> CliRun:
     )
 
 
+def run_beside_a_running_scan(
+    tmp_path: Path, provider: str, scenario: str, if_running: str, start: Callable[[str], str]
+) -> tuple[CliRun, EmulatorServer, str]:
+    """`scangate run` with `scan.if_running: if_running` while another client's scan of the same
+    target runs; `start(base_url)` starts that scan and returns its id."""
+    with sandbox(provider, scenario) as server:
+        busy = start(server.base_url)
+        write_policy(tmp_path, provider, server.base_url, scan={"if_running": if_running})
+        run = run_cli(["run"], cwd=tmp_path, env=cli_env(sandbox_env(provider)))
+    return run, server, busy
+
+
 def polled_after_start(server: EmulatorServer) -> bool:
     """True once the scan exists and a status poll followed it (a search before the start, as
     NCP makes, does not count)."""

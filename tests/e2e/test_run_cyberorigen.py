@@ -13,14 +13,11 @@ from e2e.support import (
     REPORT_FILES,
     VERDICTS,
     assert_sane_stderr,
-    cli_env,
     decisions,
-    run_cli,
+    run_beside_a_running_scan,
     run_example,
     run_scenario,
-    sandbox,
     signal_while_waiting,
-    write_policy,
     write_scenario,
 )
 from scangate.sandbox import sandbox_env
@@ -113,20 +110,16 @@ def _running_scan(base_url: str) -> str:
 
 
 def test_if_running_fail_exits_4_naming_the_scan_and_starts_nothing(tmp_path: Path) -> None:
-    with sandbox(PROVIDER, "slow") as server:
-        busy = _running_scan(server.base_url)
-        write_policy(tmp_path, PROVIDER, server.base_url, scan={"if_running": "fail"})
-        run = run_cli(["run"], cwd=tmp_path, env=cli_env(sandbox_env(PROVIDER)))
+    run, server, busy = run_beside_a_running_scan(tmp_path, PROVIDER, "slow", "fail", _running_scan)
     assert run.exit == 4
     assert busy in run.stderr
     assert server.log.count(category="start") == 1  # only the busy scan made above
 
 
 def test_if_running_attach_gates_the_running_scan(tmp_path: Path) -> None:
-    with sandbox(PROVIDER, "findings") as server:
-        busy = _running_scan(server.base_url)
-        write_policy(tmp_path, PROVIDER, server.base_url, scan={"if_running": "attach"})
-        run = run_cli(["run"], cwd=tmp_path, env=cli_env(sandbox_env(PROVIDER)))
+    run, server, busy = run_beside_a_running_scan(
+        tmp_path, PROVIDER, "findings", "attach", _running_scan
+    )
     assert run.exit == 1, run.stderr
     assert server.log.count(category="start") == 1
     assert run.results()["scans"][0]["scan_id"] == busy
