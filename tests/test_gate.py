@@ -735,6 +735,19 @@ def test_finding_order_never_matters(s: Scenario, rng: Random) -> None:
     assert dataclasses.replace(after, result=result) == before
 
 
+def test_findings_equal_in_every_sort_field_are_ordered_by_their_whole_value() -> None:
+    # Ties on severity, rule, URL, method, parameter and fingerprint are broken by the repr,
+    # only for the findings that tie: the order must stay total whatever the input order.
+    base = order_xss(H, "Stored XSS", 7)
+    twins = [dataclasses.replace(base, description=text) for text in ("b", "c", "a")]
+    other = order_xss(M, "Reflected XSS", 8)
+    first = run([twins[0], other, twins[1], twins[2]])
+    second = run([twins[2], twins[1], other, twins[0]])
+    expected = [*sorted(twins, key=repr), other]
+    assert [j.finding for j in first.judgements] == expected
+    assert [j.finding for j in second.judgements] == expected
+
+
 @PROPERTY
 @given(scenario())
 def test_a_baseline_applied_twice_equals_once(s: Scenario) -> None:

@@ -286,6 +286,34 @@ def test_model_text_leaves_ordinary_text_alone(text: str) -> None:
     assert model_text(text, multiline=True) is text
 
 
+def _reference_multiline(text: str) -> str:
+    """`model_text(text, multiline=True)`, one character at a time, as the docstring says."""
+    out = []
+    for char in text:
+        if char in "\t\n\r\u2028\u2029":
+            out.append(char)
+        elif char in "\x0b\x0c\x85":
+            out.append("\n")
+        elif "\ud800" <= char <= "\udfff":
+            out.append("\ufffd")
+        elif not UNSAFE.match(char):
+            out.append(char)
+    return "".join(out)
+
+
+@PROPERTY
+@given(tricky("\x00\x01\t\n\r\x0b\x0c\x85\x9f\x7f\u202e\u2066\u200f\ud800\u2028\u2029 a"))
+def test_multiline_model_text_matches_the_per_character_rule(text: str) -> None:
+    # Multi-line text has a search pattern of its own (evidence is full of line breaks, which
+    # the single-line pattern stops at): it must change exactly what the rule says.
+    assert model_text(text, multiline=True) == _reference_multiline(text)
+
+
+def test_evidence_with_only_line_breaks_is_returned_as_it_is() -> None:
+    evidence = "GET / HTTP/1.1\r\nHost: app\r\n\r\n\tbody\u2028end"
+    assert model_text(evidence, multiline=True) is evidence
+
+
 def test_model_text_examples() -> None:
     assert model_text("a\x00b\x1fc\x7fd\x9fe") == "abcde"
     assert model_text("x" + BIDI + "y") == "xy"

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
 
 from scangate.baseline import Baseline
 from scangate.model import (
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 
-def _sort_key(finding: Finding) -> tuple[int, str, str, str, str, str, str]:
+def _sort_key(finding: Finding) -> tuple[int, str, str, str, str, str]:
     return (
         -finding.severity,
         finding.rule_id,
@@ -48,8 +49,21 @@ def _sort_key(finding: Finding) -> tuple[int, str, str, str, str, str, str]:
         finding.method,
         finding.parameter,
         finding.fingerprint,
-        repr(finding),
     )
+
+
+def _in_order(findings: Iterable[Finding]) -> list[Finding]:
+    """`findings` sorted by `_sort_key`, ties (equal in all of it) broken by their `repr`.
+
+    The same total order as sorting by the key and the `repr` together, but the `repr` of a
+    finding (all of its fields, evidence included) is only made for the rare findings that tie:
+    at 100,000 findings it took a quarter of the gate's time.
+    """
+    ordered: list[Finding] = []
+    for _, tied in groupby(sorted(findings, key=_sort_key), key=_sort_key):
+        group = list(tied)
+        ordered.extend(sorted(group, key=repr) if len(group) > 1 else group)
+    return ordered
 
 
 @dataclass(frozen=True)
@@ -211,7 +225,7 @@ def evaluate(
     reported as fixed only when the scan completed (a failed or partial scan proves nothing
     about what it did not reach).
     """
-    findings = sorted(result.findings, key=_sort_key)
+    findings = _in_order(result.findings)
     pairings: list[_Pairing | None] = [None] * len(findings)
     left: tuple[BaselineEntry, ...] = ()
     if baseline is not None:

@@ -66,6 +66,12 @@ _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 # Cc is C0 (U+0000-U+001F), DEL and C1 (U+0080-U+009F). U+FFFE/U+FFFF are noncharacters that
 # XML forbids. Lone surrogates cannot be encoded as UTF-8.
 _MODEL_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\ufffe\uffff\ud800-\udfff\u2028\u2029]")
+# The same set less what multi-line text keeps (TAB, LF, CR, U+2028, U+2029): evidence is full
+# of line breaks, and a search that stops at each of them would send nearly every request and
+# response through the slow substitution below for nothing to change.
+_MULTILINE_UNSAFE = re.compile(
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}\ufffe\uffff\ud800-\udfff]"
+)
 _LINE_BREAKS = frozenset("\t\n\r\x0b\x0c\x85\u2028\u2029")
 """Characters that end or indent a line: a space in single-line text, not nothing."""
 _KEPT_IN_TEXT = frozenset("\t\n\r\u2028\u2029")
@@ -82,9 +88,13 @@ def model_text(text: str, *, multiline: bool = False) -> str:
     `multiline` text (evidence, descriptions) keeps TAB, LF, CR and U+2028/U+2029, and gets
     a LF for VT, FF and NEL. Idempotent; text with nothing to change is returned as it is.
     """
+    if multiline:
+        if _MULTILINE_UNSAFE.search(text) is None:
+            return text
+        return _MULTILINE_UNSAFE.sub(_multiline_char, text)
     if _MODEL_UNSAFE.search(text) is None:
         return text
-    return _MODEL_UNSAFE.sub(_multiline_char if multiline else _single_line_char, text)
+    return _MODEL_UNSAFE.sub(_single_line_char, text)
 
 
 def _single_line_char(match: re.Match[str]) -> str:
