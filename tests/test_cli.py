@@ -286,3 +286,66 @@ def test_the_example_results_regate_and_merge(
     assert main(["gate", *args]) == ExitStatus.PASSED
     merged = load_results(in_tmp / "scangate-reports" / "scangate.json")
     assert {r.provider for r in merged} == {"cyberorigen", "cystack", "vaddy"}
+
+
+# Options and help as a new user reads them (issue 17 items 4, 5 and 7).
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_is_accepted_before_or_after_the_command(tmp_path: Path, where: str) -> None:
+    _policy(tmp_path)
+    args = ["--debug", "validate"] if where == "before" else ["validate", "--debug"]
+    run = run_cli(args, cwd=tmp_path, env=cli_env({}))
+    assert run.exit == ExitStatus.PASSED, run.stderr
+    assert "unrecognized arguments" not in run.stderr
+
+
+def test_scangate_debug_is_parsed_as_strictly_as_every_boolean(tmp_path: Path) -> None:
+    _policy(tmp_path)
+    refused = run_cli(["validate"], cwd=tmp_path, env=cli_env({}, SCANGATE_DEBUG="maybe"))
+    assert refused.exit == ExitStatus.USAGE_ERROR
+    assert "SCANGATE_DEBUG='maybe' is not a boolean" in refused.stderr
+    accepted = run_cli(["validate"], cwd=tmp_path, env=cli_env({}, SCANGATE_DEBUG="true"))
+    assert accepted.exit == ExitStatus.PASSED, accepted.stderr
+
+
+def test_sandbox_help_lists_every_provider_and_its_scenarios(tmp_path: Path) -> None:
+    from scangate.sandbox import EMULATORS, scenarios_for
+
+    run = run_cli(["sandbox", "--help"], cwd=tmp_path, env=cli_env({}))
+    assert run.exit == ExitStatus.PASSED, run.stderr
+    listed = {
+        line.split(":")[0].strip(): line.split(":", 1)[1]
+        for line in run.stdout.splitlines()
+        if line.startswith("  ") and ":" in line and not line.strip().startswith("-")
+    }
+    assert set(EMULATORS) <= set(listed)
+    for provider in EMULATORS:
+        assert [s.strip() for s in listed[provider].split(",")] == list(scenarios_for(provider))
+
+
+def test_results_options_say_they_repeat(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("gate", "baseline"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert "repeat to merge" in out, command
+    with pytest.raises(SystemExit):
+        main(["baseline", "--help"])
+    assert "the baseline file to write" in " ".join(capsys.readouterr().out.split())
+
+
+def test_start_does_not_offer_report_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["start", "--report-only"])
+    assert exited.value.code == ExitStatus.USAGE_ERROR
+    assert "unrecognized arguments: --report-only" in capsys.readouterr().err
+
+
+def test_half_a_credential_set_names_the_missing_variable(tmp_path: Path) -> None:
+    _policy(tmp_path, MINIMAL.replace("cyberorigen", "vaddy"))
+    run = run_cli(["start"], cwd=tmp_path, env=cli_env({"VADDY_USER": "alice"}))
+    assert run.exit == ExitStatus.USAGE_ERROR, run.stderr
+    assert "VADDY_USER set but VADDY_AUTH_KEY not" in run.stderr
+    # The sandbox hint names the command that takes --sandbox (`start` refuses it).
+    assert "scangate run --sandbox" in run.stderr

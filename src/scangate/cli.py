@@ -47,6 +47,47 @@ def _env_help(text: str, env: str) -> str:
     return f"{text} (env: {env})"
 
 
+def _add_debug_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # Accepted before and after the command (`scangate --debug run`, `scangate run --debug`).
+    # On a command it defaults to SUPPRESS: absent there, it leaves the top-level value alone.
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=None if top else argparse.SUPPRESS,
+        help=_env_help(
+            "show tracebacks and log every HTTP request and response line (secrets redacted)",
+            "SCANGATE_DEBUG",
+        ),
+    )
+
+
+class _SandboxHelp(argparse.Action):
+    """`scangate sandbox --help`, listing every emulator and its bundled scenarios.
+
+    The list is made only when help is asked for: reading the scenarios imports the sandbox,
+    which `scangate --help` and every other command must not pay for (benchmarks/startup.py).
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show this help message and exit")
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from scangate.sandbox import EMULATORS, scenarios_for
+
+        lines = ["providers and their bundled scenarios:"]
+        lines += [f"  {name}: {', '.join(scenarios_for(name))}" for name in sorted(EMULATORS)]
+        lines.append("SCENARIO may also be the path of a scenario file of your own.")
+        parser.epilog = "\n".join(lines)
+        parser.print_help()
+        parser.exit()
+
+
 def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
@@ -97,14 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"scangate {__version__}")
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=None,
-        help=_env_help(
-            "show tracebacks and HTTP debug output (secrets redacted)", "SCANGATE_DEBUG"
-        ),
-    )
+    _add_debug_option(parser, top=True)
     # Commands without --report-only never report only; the others read None as "not given".
     parser.set_defaults(report_only=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -116,7 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = commands.add_parser("start", help="start a scan and print its id (first half of run)")
     _add_policy_options(start)
-    _add_report_options(start)
+    # No --report-only: `start` gates nothing, so there is no verdict to set aside.
+    start.add_argument(
+        "--out-dir",
+        default=os.environ.get("SCANGATE_OUT_DIR"),
+        help=_env_help(
+            "reports directory, overriding reports.dir (where the scan id is recorded)",
+            "SCANGATE_OUT_DIR",
+        ),
+    )
 
     wait = commands.add_parser("wait", help="wait for a started scan, gate it, write reports")
     _add_policy_options(wait)
@@ -135,24 +177,52 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy_options(gate)
     _add_report_options(gate)
     gate.add_argument(
-        "--results", action="append", required=True, metavar="FILE", help="a scangate.json file"
+        "--results",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="a scangate.json file; repeat to merge the scans of several",
     )
 
     baseline = commands.add_parser("baseline", help="write a baseline of the current findings")
-    baseline.add_argument("--results", action="append", required=True, metavar="FILE")
-    baseline.add_argument("-o", "--output", required=True, metavar="FILE")
+    baseline.add_argument(
+        "--results",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="a scangate.json file whose findings are accepted; repeat to merge several",
+    )
+    baseline.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="the baseline file to write"
+    )
 
     validate = commands.add_parser("validate", help="check the policy, print effective settings")
     _add_policy_options(validate)
 
-    commands.add_parser("providers", help="list providers, options, credentials, capabilities")
+    providers = commands.add_parser(
+        "providers", help="list providers, options, credentials, capabilities"
+    )
 
-    sandbox = commands.add_parser("sandbox", help="serve a provider emulator on 127.0.0.1")
-    sandbox.add_argument("--provider", required=True)
-    sandbox.add_argument("--scenario", default="findings")
-    sandbox.add_argument("--port", type=int, default=0)
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="serve a provider emulator on 127.0.0.1",
+        add_help=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sandbox.add_argument("-h", "--help", action=_SandboxHelp)
+    sandbox.add_argument("--provider", required=True, help="the provider to emulate")
+    sandbox.add_argument(
+        "--scenario",
+        default="findings",
+        help="a bundled scenario (listed below) or a scenario file (default: findings)",
+    )
+    sandbox.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)"
+    )
 
-    commands.add_parser("schema", help="print the policy JSON Schema")
+    schema = commands.add_parser("schema", help="print the policy JSON Schema")
+    for command in (run, start, wait, gate, baseline, validate, providers, sandbox, schema):
+        _add_debug_option(command)
     return parser
 
 
@@ -183,17 +253,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run scangate with `argv` (default: `sys.argv[1:]`) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    debug = (
-        bool(args.debug)
-        if args.debug is not None
-        else os.environ.get("SCANGATE_DEBUG", "").strip().lower() in _TRUE
-    )
+    refused: Error | None = None
+    try:
+        debug = bool(args.debug) if args.debug is not None else env_flag("SCANGATE_DEBUG")
+    except Error as exc:  # `SCANGATE_DEBUG=maybe` is refused as SCANGATE_REPORT_ONLY is
+        debug, refused = False, exc
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE_ERROR
     from scangate.session import Context
 
     context = Context.create(debug=debug, process_start=PROCESS_START)
+    if refused is not None:
+        context.console.line(f"error: {refused.diagnostics()}")
+        return int(refused.exit_status)
     try:
         args.report_only = _report_only(args)
         return _dispatch(args, context)

@@ -28,11 +28,18 @@ def select_credentials(provider: type[Provider], env: Mapping[str, str]) -> dict
         for name in spec.variables
         if name in env and not env[name].strip()
     )
-    detail = f" ({', '.join(empty)} set but empty)" if empty else ""
+    notes = [f"{', '.join(empty)} set but empty"] if empty else []
+    # A set that is half there (`VADDY_USER` without `VADDY_AUTH_KEY`) names what it lacks.
+    for spec in provider.credentials:
+        given = [name for name in spec.variables if env.get(name, "").strip()]
+        missing = [name for name in spec.variables if name not in env]
+        if given and missing:
+            notes.append(f"{', '.join(given)} set but {', '.join(missing)} not")
+    detail = f" ({'; '.join(notes)})" if notes else ""
     raise CredentialsError(
         f"{provider.name}: no credentials in the environment{detail}",
         hint=f"set {describe(provider)} (credentials are read only from the environment), "
-        "or try the bundled emulator with --sandbox",
+        "or try the bundled emulator with `scangate run --sandbox`",
     )
 
 
