@@ -27,6 +27,7 @@ lint:
 	mypy
 
 bench:
+	$(PYTHON) benchmarks/endtoend.py
 	$(PYTHON) benchmarks/reports.py
 	$(PYTHON) benchmarks/polling.py
 	$(PYTHON) benchmarks/startup.py

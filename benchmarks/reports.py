@@ -1,16 +1,19 @@
-"""Benchmark report conversion: every format on 100,000 findings, and the SARIF serializer.
+"""Benchmark report writing: every format on 100,000 findings, and the SARIF serializer.
 
-Run `python benchmarks/reports.py [--findings N] [--runs R] [--out DIR]`. It builds N findings
-(default 100,000) with realistic evidence, gates them with an ignore entry and a baseline, then
-renders every registered format through `scangate.formats.formatter(name)` and writes it to a
-temporary directory (or `--out`). For each format it prints the wall time, the file size and
-the process's peak RSS so far (`resource.getrusage`; the peak only grows, so a format's own
-footprint is its row minus the row before).
+Run `python benchmarks/reports.py [--findings N] [--runs R] [--out DIR] [--skip-reference]`.
+It builds N findings (default 100,000) with realistic evidence, gates them with an ignore entry
+and a baseline, then writes every format the way `scangate run` does, streamed through
+`scangate.output.write_reports`, into a temporary directory (or `--out`). For each format it
+prints the wall time, the file size and the process's peak RSS so far (`resource.getrusage`;
+the peak only grows, so a format's own footprint is its row minus the row before).
+
+It exits 1 when the five formats together take more than `MAX_WRITE_SECONDS`, or writing them
+raises the peak RSS more than `MAX_WRITE_MIB` above the peak of building and gating (issue 16).
 
 It then times SARIF serialization alone on the same sarif-om objects: scangate's serializer
 (`scangate.formats.sarif.dumps`) against the reference `jschema_to_python.to_json`, taking the
 median of R runs each. It exits 1 unless both parse to equal JSON and scangate's is at least
-10 times faster.
+10 times faster. `--skip-reference` leaves that part out (it takes minutes), for iterating.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from scangate.formats import Report, formatter
 from scangate.formats.sarif import SarifFormatter, dumps
 from scangate.gate import combine, evaluate
 from scangate.model import Finding, ScanResult, ScanStatus, Severity
+from scangate.output import write_reports
 from scangate.policy import (
     ALL_FORMATS,
     GateSettings,
@@ -44,6 +48,10 @@ from scangate.policy import (
 )
 
 MIN_SPEEDUP = 10.0
+MAX_WRITE_SECONDS = 6.0
+"""All five formats at 100,000 findings: a small part of a whole `scangate run` (issue 16)."""
+MAX_WRITE_MIB = 100.0
+"""Peak RSS that writing may add above building and gating (the target is about 60 MiB)."""
 TODAY = date(2026, 11, 22)
 # Most DAST findings are informational or low; a few are critical (weights per severity).
 WEIGHTS = {
@@ -118,17 +126,18 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def render_all(report: Report, out: Path) -> list[tuple[str, str, int, float, float]]:
-    """(format, file, bytes, seconds, peak RSS MiB) for every format, in `ALL_FORMATS` order."""
+def write_all(report: Report, out: Path) -> list[tuple[str, str, int, float, float]]:
+    """(format, file, bytes, seconds, peak RSS MiB) for every format, in `ALL_FORMATS` order.
+
+    Each format is written alone through `write_reports`, the streamed path `scangate run`
+    takes, so that its time and memory are its own.
+    """
     rows = []
     for name in ALL_FORMATS:
-        fmt = formatter(name)
         start = time.perf_counter()
-        text = fmt.render(report)
-        path = out / fmt.filename
-        path.write_text(text, encoding="utf-8")
+        (path,) = write_reports(report, [name], out)
         seconds = time.perf_counter() - start
-        rows.append((name, fmt.filename, path.stat().st_size, seconds, _peak_rss_mib()))
+        rows.append((name, formatter(name).filename, path.stat().st_size, seconds, _peak_rss_mib()))
     return rows
 
 
@@ -156,6 +165,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--findings", type=int, default=100_000, help="findings to build")
     parser.add_argument("--runs", type=int, default=3, help="runs per serializer (median)")
     parser.add_argument("--out", type=Path, help="write the reports here (default: a temp dir)")
+    parser.add_argument(
+        "--skip-reference",
+        action="store_true",
+        help="leave out the (slow) comparison with jschema_to_python",
+    )
     return parser.parse_args(argv)
 
 
@@ -165,18 +179,30 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     report = build_report(args.findings)
     built = time.perf_counter() - start
+    built_rss = _peak_rss_mib()
     print(
         f"Built and gated {args.findings:,} findings in {built:.2f} s "
-        f"(peak RSS {_peak_rss_mib():.0f} MiB).\n"
+        f"(peak RSS {built_rss:.0f} MiB).\n"
     )
     with tempfile.TemporaryDirectory(prefix="scangate-bench-") as temp:
         out = args.out or Path(temp)
-        out.mkdir(parents=True, exist_ok=True)
-        rows = render_all(report, out)
+        rows = write_all(report, out)
     print("| format | file | size (MB) | wall (s) | peak RSS so far (MiB) |")
     print("|---|---|---:|---:|---:|")
     for name, filename, size, seconds, rss in rows:
         print(f"| {name} | `{filename}` | {size / 1e6:.1f} | {seconds:.2f} | {rss:.0f} |")
+    total = sum(row[3] for row in rows)
+    added = max(row[4] for row in rows) - built_rss
+    print(f"\nAll formats: {total:.2f} s, peak RSS +{added:.0f} MiB over building and gating.")
+    failed = False
+    if total > MAX_WRITE_SECONDS or added > MAX_WRITE_MIB:
+        print(
+            f"FAILED: writing must take at most {MAX_WRITE_SECONDS:g} s and add at most "
+            f"{MAX_WRITE_MIB:g} MiB of peak RSS."
+        )
+        failed = True
+    if args.skip_reference:
+        return int(failed)
 
     ours, reference, equal, results = compare_serializers(report, args.runs)
     speedup = reference / ours
@@ -192,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nParsed-equal output: {'yes' if equal else 'NO'}.")
     if not equal or speedup < MIN_SPEEDUP:
         print(f"FAILED: need parsed-equal output and a speed-up of at least {MIN_SPEEDUP:g}x.")
-        return 1
-    return 0
+        failed = True
+    return int(failed)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ from scangate.http import (
     RefusalHook,
     RefusalKind,
 )
+from scangate.http_retry import POOL_SIZE
+from scangate.providers.paging import PAGE_WORKERS
 from scangate.ratelimit import parse_retry_after, rate_wait
 from scangate.redact import REDACTED, Redactor
 
@@ -801,3 +803,59 @@ def test_retries_urllib3_makes_count_as_requests_sent(servers: list[Recorder], f
         http.json("GET", "scans/1")
     assert len(busy.seen) == 5
     assert http.requests_sent == 5
+
+
+# Page reads from several threads (`providers.paging.read_pages`).
+
+
+def test_the_connection_pool_holds_every_page_reader(fake: Fake) -> None:
+    """Fewer pooled connections than readers: urllib3 discards the extras ("Connection pool is
+    full") and opens a new connection for most requests."""
+    http = client(fake)
+    for session in (http._idempotent, http._once):
+        adapter = session.get_adapter(BASE)
+        assert isinstance(adapter, requests.adapters.HTTPAdapter)
+        assert adapter.poolmanager.connection_pool_kw["maxsize"] >= PAGE_WORKERS
+    assert POOL_SIZE >= PAGE_WORKERS
+
+
+def test_counters_are_exact_under_concurrent_requests(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    mock.get(f"{BASE}/scans", json=[], headers={"X-RateLimit-Remaining": "3"})
+    http = client(fake)
+
+    def read() -> None:
+        for _ in range(25):
+            http.json("GET", "scans")
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert http.requests_sent == 200 and http.rate_state().remaining == 3
+
+
+def test_an_answer_overtaken_by_a_later_one_gives_no_budget_back(
+    mock: responses.RequestsMock, fake: Fake
+) -> None:
+    """Within one window the count only falls: the older answer (9 left, read after the newer
+    one with 8) must not raise it; a new window (another reset) is taken as it says."""
+    reset = str(int(NOW) + 3000)
+    for remaining, at in (("8", reset), ("9", reset), ("499", str(int(NOW) + 6600))):
+        headers = {
+            "X-RateLimit-Limit": "500",
+            "X-RateLimit-Remaining": remaining,
+            "X-RateLimit-Reset": at,
+        }
+        mock.get(f"{BASE}/scans", json=[], headers=headers)
+    http = client(fake)
+    http.json("GET", "scans")
+    http.json("GET", "scans")
+    assert http.rate_state().remaining == 8
+    http.json("GET", "scans")
+    assert http.rate_state().remaining == 499
+    copy = http.rate_state()
+    copy.remaining = 0
+    assert http.rate.remaining == 499  # a copy: a reader in another thread changes nothing

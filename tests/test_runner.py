@@ -37,6 +37,7 @@ from scangate.polling import PollPolicy, PollSchedule
 from scangate.providers.interface import (
     Capabilities,
     Provider,
+    ScanHistory,
     ScanProgress,
     ScanRef,
     StartAttempt,
@@ -610,3 +611,101 @@ def test_a_scan_that_already_ended_is_not_cancelled(clock: Clock) -> None:
     run.wait(scan)
     assert run.stop_remote() == "scan scan-1 had already ended (finished)"
     assert provider.cancelled == []
+
+
+# -- the target's history times the polls (issue 16) -------------------------------------------
+
+SCANNING = ScanProgress(status=ScanStatus.RUNNING, raw_status="scanning")
+"""A status-only answer (VAddy): no percentage, no ETA."""
+PAST = ScanHistory((1790.0, 1750.0, 1820.0, 1700.0, 1880.0), source="fake list")
+
+
+class Historied(Fake):
+    """A status-only provider whose scans take 30 minutes and that knows their history."""
+
+    def __init__(
+        self, clock: Clock, *, history: ScanHistory | Exception | None, **kwargs: Any
+    ) -> None:
+        super().__init__(clock, **kwargs)
+        self.history = history
+        self.ends_at: float | None = None
+
+    def expected_duration(self, target: str) -> ScanHistory | None:
+        self.calls.append("history")
+        if isinstance(self.history, Exception):
+            raise self.history
+        return self.history
+
+    def start(self, attempt: StartAttempt) -> ScanRef:
+        self.ends_at = self.clock.now + 1800.0
+        return super().start(attempt)
+
+    def poll(self, scan: ScanRef) -> ScanProgress:
+        super().poll(scan)
+        assert self.ends_at is not None
+        return DONE if self.clock.now >= self.ends_at else SCANNING
+
+
+def test_the_history_is_asked_once_and_spares_most_polls_of_a_status_only_scan(
+    clock: Clock,
+) -> None:
+    provider = Historied(clock, history=PAST)
+    run, _ = make_runner(provider, timeout=3600.0)
+    result = run_to_the_end(run)
+
+    assert result.status is ScanStatus.COMPLETED
+    assert provider.calls.count("history") == 1
+    assert provider.calls.index("history") == provider.calls.index("start") + 1
+    # Without history: about 46 polls for 30 minutes (benchmarks/polling.py).
+    assert len(provider.poll_times) <= 30
+    gaps = [b - a for a, b in zip(provider.poll_times, provider.poll_times[1:], strict=False)]
+    assert gaps[0] >= 1000
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ProviderError("fake: the list is down (HTTP 503)"),
+        ProviderAuthError("fake: HTTP 401"),
+        KeyError("start_time"),
+        None,
+        ScanHistory(()),
+    ],
+    ids=["provider-error", "auth-error", "bug", "none", "empty"],
+)
+def test_a_history_that_fails_or_is_missing_leaves_the_wait_as_without_it(
+    clock: Clock, failure: Exception | ScanHistory | None
+) -> None:
+    def polls_of(history: Exception | ScanHistory | None) -> list[float]:
+        here = Clock()
+        provider = Historied(here, history=history)
+        run, _ = make_runner(provider, timeout=3600.0)
+        assert run_to_the_end(run).status is ScanStatus.COMPLETED
+        assert provider.calls.count("history") == 1
+        return [t - provider.poll_times[0] for t in provider.poll_times]
+
+    assert polls_of(failure) == polls_of(ScanHistory((1800.0,)))  # one scan: no history
+
+
+def test_an_attached_scan_is_timed_from_its_own_start(clock: Clock) -> None:
+    # Found running, begun 20 minutes ago: it should end in about 10 minutes, not 30.
+    began = datetime.fromtimestamp(clock.now - 1200.0, UTC)
+    theirs = ScanRef(scan_id=ScanId("scan-theirs"), target=TARGET, created_at=began)
+    provider = Historied(clock, history=PAST, running=theirs)
+    provider.ends_at = clock.now + 600.0
+    run, _ = make_runner(provider, timeout=3600.0, if_running=IfRunning.ATTACH)
+    scan = run.start()
+    assert run.wait(scan).status is ScanStatus.COMPLETED
+
+    assert provider.calls.count("history") == 1
+    first_gap = provider.poll_times[1] - provider.poll_times[0]
+    assert 200 <= first_gap <= 600
+
+
+def test_a_scan_of_unknown_age_is_waited_for_without_asking_for_history(clock: Clock) -> None:
+    theirs = ScanRef(scan_id=ScanId("scan-theirs"), target=TARGET)
+    provider = Historied(clock, history=PAST, running=theirs)
+    provider.ends_at = clock.now + 600.0
+    run, _ = make_runner(provider, timeout=3600.0, if_running=IfRunning.ATTACH)
+    assert run.wait(run.start()).status is ScanStatus.COMPLETED
+    assert "history" not in provider.calls

@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -197,6 +197,8 @@ class HttpClient:
         self.clock = connection.clock
         self.sleep = connection.sleep
         self.rng = connection.rng or random.Random()
+        # Page reads run in a few threads at once (`providers.paging.read_pages`): the rate
+        # state, the counters and the stats change only under `_lock`.
         self.rate = RateLimitState()
         self.requests_sent = 0
         self.stats = RateStats()
@@ -289,7 +291,8 @@ class HttpClient:
         A hold longer than `backoff_max` that would outlast the run's deadline is not waited
         out: nothing is sent, and the caller learns when the provider will take requests again.
         """
-        wait = self.rate.hold_until - self.clock()
+        with self._lock:
+            wait = self.rate.hold_until - self.clock()
         if wait <= 0:
             return
         left = self.time_left() if self.time_left is not None else math.inf
@@ -321,7 +324,23 @@ class HttpClient:
 
     def _note_headers(self, response: requests.Response) -> None:
         with self._lock:
+            window = (self.rate.limit, self.rate.reset_at)
+            before = self.rate.remaining
             self.rate.note(response.headers, self.clock())
+            if (
+                before is not None
+                and self.rate.remaining is not None
+                and window[1] is not None
+                and window == (self.rate.limit, self.rate.reset_at)
+            ):
+                # Within one window the count only falls; with requests running at once an
+                # older answer can arrive last, and must not hand back budget already spent.
+                self.rate.remaining = min(before, self.rate.remaining)
+
+    def rate_state(self) -> RateLimitState:
+        """A consistent copy of what the provider last said about its budget (any thread)."""
+        with self._lock:
+            return replace(self.rate)
 
     def request(
         self,

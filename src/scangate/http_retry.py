@@ -23,6 +23,10 @@ from scangate.ratelimit import header_wait, not_processed, rate_wait
 USER_AGENT = f"scangate/{__version__}"
 MAX_REDIRECTS = 5
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+POOL_SIZE = 10
+"""Connections kept open to the provider: at least the page readers that run at once
+(`providers.paging.PAGE_WORKERS`), or urllib3 discards the extra ones ("Connection pool is
+full") and every request past the pool opens a new TCP (and TLS) connection."""
 
 _R = TypeVar("_R", bound="BoundedRetry")
 
@@ -62,7 +66,7 @@ def session(verify: bool | str, secret_headers: Iterable[str], retry: Retry) -> 
     made.trust_env = True
     made.headers["User-Agent"] = USER_AGENT
     made.headers["Accept"] = "application/json"
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=POOL_SIZE)
     made.mount("https://", adapter)
     made.mount("http://", adapter)
     return made

@@ -17,6 +17,13 @@ The algorithm:
    - ETA: finish = now + eta; spread = `eta_tolerance` × (elapsed + eta), because an estimate
      such as CyberOrigen's `estimated_duration` is off by a share of the whole scan.
 
+   - history (status-only providers): the durations of the target's past finished scans
+     (`PollSchedule.learn`): finish = start + their median; spread = `history_spread` robust
+     standard deviations (1.4826 × the median absolute deviation, at least `history_floor` of
+     the median). A history of fewer than `history_min_scans` usable durations, one spread
+     wider than `history_max_spread` of its median (the target's scans vary too much to say),
+     or one mostly longer than the timeout is no history: the schedule stays as without it.
+
    Readings are fused by inverse-variance weights with a memory that halves per poll, so a
    noisy early percentage counts little, a change of pace shows within two polls, and repeated
    (correlated) readings do not shrink the window below their own spread.
@@ -24,8 +31,13 @@ The algorithm:
    of the expected remaining time (a new reading halfway refines the estimate), but never past
    the window's start.
 3. **End game.** Inside the window it polls every `max(end_game, 2 × spread / end_game_polls)`
-   seconds (`end_game_polls` per window, or per hour of a window longer than an hour): the
-   detection lag is about half of that. Past `end_game_polls` such polls within an hour (the
+   seconds (`end_game_polls` per window, or per hour of a window longer than an hour;
+   `history_polls`, and never sparser than `maximum`, while the window is the history's
+   alone, which no poll narrows): the detection lag is about half of that. A window of
+   under `end_game` seconds (a short scan whose percentage pins its end down) is met by one
+   poll just after the expected finish, once no approach step would land well before it;
+   a window open only because the first reading is loose is polled again within the time
+   waited so far. Past `end_game_polls` such polls within an hour (the
    scan is late, or stuck at 99 %), the interval grows by `multiplier` up to `maximum`. For a
    scan of well under a minute, `end_game` shrinks to `elapsed_fraction` of the time waited
    (never below `minimum`).
@@ -49,7 +61,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scangate.model import ScanProgress, ScanStatus
@@ -63,6 +75,8 @@ _MEMORY = 0.5
 """Weight an older reading keeps per later poll when readings are fused."""
 _MAX_EXPONENT = 64
 """Cap on backoff exponents: the delay is capped long before, and floats must not overflow."""
+_MAD_SIGMA = 1.4826
+"""Median absolute deviation × this = the standard deviation, for normally spread values."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +84,9 @@ class PollPolicy:
     """How to pace status polls; see the module docstring for the algorithm.
 
     The defaults keep the mean completion-detection lag of a scan that reports progress
-    under 15 s while sending a small fraction of a fixed 5-20 s schedule's requests
-    (`benchmarks/polling.py` checks both).
+    under 15 s (5 s for a one-minute scan, in at most 5 polls), and of a status-only scan with
+    a history under 15 s too, while sending a small fraction of a fixed 5-20 s schedule's
+    requests (`benchmarks/polling.py` checks all of it).
     """
 
     initial: float = 5.0
@@ -88,7 +103,7 @@ class PollPolicy:
     """Densest interval, used around the expected finish (mean lag about half of it)."""
     end_game_polls: int = 30
     """Polls to spread over the expected-finish window; at most this many per hour."""
-    approach: float = 0.6
+    approach: float = 0.8
     """Share of the expected remaining time slept in one go before the window."""
     progress_tolerance: float = 2.0
     """Percentage points a reported progress may be off (integer rounding plus jitter)."""
@@ -102,6 +117,17 @@ class PollPolicy:
     """`X-RateLimit-Remaining` requests kept back for fetching results and cancelling."""
     rate_low_water: int = 20
     """From this `X-RateLimit-Remaining` down, requests are spread until the window resets."""
+    history_min_scans: int = 3
+    """Fewest usable past durations that make a history (one or two say nothing of spread)."""
+    history_spread: float = 2.5
+    """Half-width of the history's window, in robust standard deviations of its durations."""
+    history_floor: float = 0.1
+    """Least half-width of the history's window, as a share of the median duration."""
+    history_max_spread: float = 0.3
+    """Past durations whose robust deviation exceeds this share of their median are no history:
+    the target's scans differ too much (different crawls, plans, outages) to time a poll by."""
+    history_polls: int = 40
+    """Polls spread over a window known from history alone (no live reading narrows it)."""
 
     def __post_init__(self) -> None:
         """Refuse settings that would poll in a hot loop or never back off."""
@@ -115,6 +141,12 @@ class PollPolicy:
             )
         if self.max_requests_per_hour is not None and self.max_requests_per_hour < 1:
             raise ValueError("PollPolicy.max_requests_per_hour must be at least 1")
+        if self.history_min_scans < 2 or self.history_polls < 1:
+            raise ValueError("PollPolicy needs history_min_scans >= 2, history_polls >= 1")
+        if not 0 < self.history_floor <= self.history_max_spread or self.history_spread <= 0:
+            raise ValueError(
+                "PollPolicy needs history_spread > 0 and 0 < history_floor <= history_max_spread"
+            )
 
 
 @dataclass(frozen=True)
@@ -133,6 +165,36 @@ class _Reading:
         total = self.weight + other.weight
         finish = self.finish + other.weight / total * (other.finish - self.finish)
         return _Reading(finish, 1.0 / math.sqrt(total))
+
+
+def typical_duration(
+    durations: Sequence[float], policy: PollPolicy, *, limit: float = math.inf
+) -> tuple[float, float] | None:
+    """(median, half-width of the window) of a target's past scan `durations`, or None.
+
+    Robust against odd entries: non-finite or non-positive durations are dropped, as are those
+    over `limit` (the timeout: such a scan times out whatever the poll); a median and a median
+    absolute deviation ignore a few outliers. None (no history) when too few remain, when most
+    were over `limit`, or when they spread too widely to say when this scan will end.
+    """
+    usable = sorted(d for d in durations if math.isfinite(d) and d > 0)
+    kept = [d for d in usable if d <= limit]
+    if len(kept) < policy.history_min_scans or 2 * len(kept) < len(usable):
+        return None
+    median = _median(kept)
+    sigma = _MAD_SIGMA * _median([abs(d - median) for d in kept])
+    if sigma > policy.history_max_spread * median:
+        return None
+    spread = max(policy.history_spread * sigma, policy.history_floor * median, policy.minimum)
+    return median, spread
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2.0
 
 
 class PollSchedule:
@@ -162,6 +224,23 @@ class PollSchedule:
         self._estimate: _Reading | None = None
         self._weight = 0.0
         self._count = 0.0
+        self._history_only = False
+        """The estimate is the history's alone: no poll has given a reading since."""
+
+    def learn(self, durations: Sequence[float], *, started: float, limit: float = math.inf) -> bool:
+        """Take the target's past scan `durations` as a first reading of this scan's finish.
+
+        `started` is when this scan began, on the `now` clock (before `now` for a scan found
+        running); `limit` is the timeout. Returns False, and changes nothing, when the durations
+        make no usable history (see `typical_duration`).
+        """
+        typical = typical_duration(durations, self.policy, limit=limit)
+        if typical is None:
+            return False
+        median, spread = typical
+        self._fuse(_Reading(started + median, spread))
+        self._history_only = True
+        return True
 
     @property
     def expected_finish(self) -> float | None:
@@ -231,6 +310,7 @@ class PollSchedule:
             return
         reading = readings[0] if len(readings) == 1 else readings[0].combine(readings[1])
         self._fuse(reading)
+        self._history_only = False
 
     def _progress_reading(self, pct: float | None, now: float, started: float) -> _Reading | None:
         """A reading from a percentage, extrapolated from the anchor at the pace so far."""
@@ -252,6 +332,7 @@ class PollSchedule:
             # previous poll), and the old estimate no longer applies.
             self._anchor = (self._last_seen[0], 0.0)
             self._estimate, self._weight, self._count = None, 0.0, 0.0
+            self._history_only = False
         self._last_seen = (now, pct)
         return self._extrapolate(pct, now, tolerance)
 
@@ -298,19 +379,36 @@ class PollSchedule:
         policy, estimate = self.policy, self._estimate
         assert estimate is not None
         remaining, spread = estimate.finish - now, estimate.spread
-        # `end_game_polls` per window, or per hour of a window longer than an hour; a scan
-        # shorter than a minute is not polled less often than a fifth of its age allows.
+        # A history's window is as wide as the target's scans vary, and no poll narrows it (a
+        # status-only provider says nothing until the end): it gets its own number of polls.
+        polls = policy.history_polls if self._history_only else policy.end_game_polls
+        # `polls` per window, or per hour of a window longer than an hour; a scan shorter than
+        # a minute is not polled less often than a fifth of its age allows.
         short = max(policy.minimum, policy.elapsed_fraction * (now - started))
-        dense = max(min(policy.end_game, short), min(2.0 * spread, _HOUR) / policy.end_game_polls)
+        dense = max(min(policy.end_game, short), min(2.0 * spread, _HOUR) / polls)
+        if self._history_only:
+            # A long scan's history window is wide: never sparser than a blind backoff's cap,
+            # or the history would cost more lag than it saves requests.
+            dense = min(dense, policy.maximum)
+        if 0 < remaining and 2.0 * spread <= policy.end_game:
+            # A window narrower than the densest interval (a short scan whose percentage pins
+            # its end down), and no approach step left that would land well before it: one
+            # poll just after the expected finish sees the end, not two or three around it.
+            if remaining <= spread or (1.0 - policy.approach) * remaining <= policy.end_game:
+                return remaining + spread
         if remaining > spread:
             return min(remaining - spread, max(policy.approach * remaining, dense))
+        if 0 < remaining < spread and not self._history_only:
+            # The window is open already because the reading is loose (a first percentage of
+            # 1 or 2 taken after an unseen queue): poll again before trusting its width.
+            dense = min(dense, max(policy.minimum, now - started))
         if fresh:
             self._dense.append(now)
         while self._dense and self._dense[0] <= now - _HOUR:
             self._dense.popleft()
         # Counted over the last hour, so an estimate that keeps slipping cannot restart the
         # end game: a late scan, or one stuck at 99 %, backs off towards `maximum`.
-        late = len(self._dense) - policy.end_game_polls
+        late = len(self._dense) - polls
         if late <= 0:
             return dense
         return max(dense, min(policy.end_game * self._grow(late), policy.maximum))

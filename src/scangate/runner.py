@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import signal
 import threading
@@ -26,8 +27,11 @@ from scangate.errors import (
 )
 from scangate.model import QueueStats, ScanResult, ScanStatus
 from scangate.policy import IfRunning, OnTimeout, Policy
-from scangate.polling import PollSchedule, ProgressReporter, format_clock
+from scangate.polling import PollSchedule, ProgressReporter, format_clock, format_duration
 from scangate.providers.interface import Provider, ScanProgress, ScanRef, StartAttempt
+from scangate.text import one_line
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -193,6 +197,8 @@ class Runner:
     """Monotonic time of the last queue or rate-limit line."""
     _per_target: bool = field(default=False, repr=False)
     """The last refusal was for a scan running on the target (VAddy's one per project)."""
+    _started_here: str = field(default="", repr=False)
+    """Id of the scan this run started (it began when the wait did)."""
 
     def __post_init__(self) -> None:
         """Bind the provider's requests to this run's deadline and log."""
@@ -232,6 +238,7 @@ class Runner:
             self.wait(running, own=False)
         self.scan = self._queued(self._start_when_free)
         self.pending = None
+        self._started_here = self.scan.scan_id
         if self.queue.since is not None:
             self.queue.until = self.monotonic()
             self.log(f"{self.queue_note()} for {self.queue.reason}; the start went through")
@@ -389,6 +396,7 @@ class Runner:
         reporter = ProgressReporter(write=self.log, clock=self.monotonic, note=note)
         schedule = self.schedule()
         begun = self.monotonic()
+        self._learn(schedule, scan, begun)
         failures = 0
         progress = ScanProgress(status=ScanStatus.PENDING, raw_status="unknown")
         while True:
@@ -421,6 +429,46 @@ class Runner:
             if failures:
                 delay = max(delay, min(2.0**failures, 30.0))
             self._sleep(min(delay, max(0.0, self.deadline - self.monotonic())), reporter)
+
+    def _learn(self, schedule: PollSchedule, scan: ScanRef, begun: float) -> None:
+        """Tell `schedule` how long the target's past scans took, when the provider knows.
+
+        Asked once per scan waited for. The history only times the polls: a provider that
+        cannot give it, or fails to, leaves the wait exactly as it is without history.
+        """
+        started = self._scan_start(scan, begun)
+        if started is None:
+            return
+        try:
+            history = self.provider.expected_duration(scan.target)
+        except Exception as exc:  # noqa: BLE001 - optional: any failure means "no history"
+            # A rejected credential shows on the first poll, with its own diagnosis.
+            what = exc.message if isinstance(exc, ProviderError) else repr(exc)
+            logger.info("scan history unavailable (%s); polling without it", what)
+            return
+        if history is None:
+            return
+        timeout = float(self.policy.scan.timeout)
+        if schedule.learn(history.durations, started=started, limit=timeout):
+            assert schedule.expected_finish is not None
+            typical = format_duration(schedule.expected_finish - started)
+            source = f" ({one_line(history.source, 80)})" if history.source else ""
+            self.log(
+                f"timing polls by {len(history.durations)} past scans of the target{source}: "
+                f"they took about {typical}"
+            )
+        else:
+            logger.info("past scans of %s give no usable duration; polling without", scan.target)
+
+    def _scan_start(self, scan: ScanRef, begun: float) -> float | None:
+        """When `scan` began on the monotonic clock: now for the one this run started, else
+        its `created_at` (a scan found running); None when unknown."""
+        if scan.scan_id == self._started_here:
+            return begun
+        if scan.created_at is None:
+            return None
+        age = self.provider.now() - scan.created_at.timestamp()
+        return begun - max(0.0, age)
 
     def _sleep(self, seconds: float, reporter: ProgressReporter) -> None:
         """Sleep in slices of at most a heartbeat, so a long wait still shows it is alive."""

@@ -397,3 +397,21 @@ def test_sandbox_flag_runs_the_example_policy_with_no_account(tmp_path: Path) ->
     assert run.exit == 0, run.stderr
     assert run.results()["verdict"] == "passed"
     assert "CyberSec Pro emulator" in run.stderr
+
+
+# -- the target's past scans time the polls (issue 16) -----------------------------------------
+
+
+def test_seeded_history_times_the_polls_end_to_end(tmp_path: Path) -> None:
+    history = [{"duration": d} for d in (6, 6, 7, 5, 6)]
+    scenario = write_scenario(
+        tmp_path,
+        "history",
+        {"extends": "clean", "duration": 6, "options": {PROVIDER: {"history": history}}},
+    )
+    run, server = run_scenario(tmp_path, PROVIDER, scenario)
+    assert run.exit == 0, run.stderr
+    assert "timing polls by 5 past scans of the target" in run.stdout + run.stderr
+    assert "they took about 6s" in run.stdout + run.stderr
+    # The history came from the listing `find_running` made: no request more on the plan.
+    assert server.log.count(category="list") == 1

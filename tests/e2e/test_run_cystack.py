@@ -314,3 +314,22 @@ def test_sandbox_flag_needs_no_account(tmp_path: Path) -> None:
     run = run_example(tmp_path, PROVIDER)
     assert run.exit == 0, run.stderr
     assert run.results()["verdict"] == "passed"
+
+
+# -- the target's past scans time the polls (issue 16) -----------------------------------------
+
+
+def test_seeded_history_times_the_polls_end_to_end(tmp_path: Path) -> None:
+    history = [{"duration": d} for d in (6, 6, 7, 5, 6)]
+    scenario = write_scenario(
+        tmp_path,
+        "history",
+        {"extends": "clean", "duration": 6, "options": {PROVIDER: {"history": history}}},
+    )
+    run, server = run_scenario(tmp_path, PROVIDER, scenario)
+    assert run.exit == 0, run.stderr
+    # Only the three newest stopped scans are read (each detail is one request).
+    assert "timing polls by 3 past scans of the target" in run.stdout + run.stderr
+    assert "they took about 6s" in run.stdout + run.stderr
+    # One list page, then the details of the three newest stopped scans.
+    assert server.log.count(category="list") >= 2

@@ -245,3 +245,26 @@ def test_sandbox_flag_needs_no_account(tmp_path: Path) -> None:
     run = run_example(tmp_path, PROVIDER)
     assert run.exit == 0, run.stderr
     assert run.results()["verdict"] == "passed"
+
+
+# -- the target's past scans time the polls (issue 16) -----------------------------------------
+
+
+def test_seeded_history_times_the_polls_end_to_end(tmp_path: Path) -> None:
+    history = [{"duration": d} for d in (6, 6, 7, 5, 6)]
+    scenario = write_scenario(
+        tmp_path,
+        "history",
+        {"extends": "clean", "duration": 6, "options": {PROVIDER: {"history": history}}},
+    )
+    run, server = run_scenario(tmp_path, PROVIDER, scenario, options={"project_number": 1})
+    assert run.exit == 0, run.stderr
+    assert "timing polls by 5 past scans of the target" in run.stdout + run.stderr
+    assert "they took about 6s" in run.stdout + run.stderr
+    listed = server.log.find("GET", "/v2/scan/results/list")
+    assert len(listed) == 1
+    # The key travels in its header only, as on every other VAddy call.
+    assert "auth_key" not in listed[0].query and listed[0].authenticated
+    polls = server.log.find("GET", "/v2/scan/result")
+    # Without history the second poll comes 5 s after the first; with it, near the usual end.
+    assert polls[1].time - polls[0].time >= 3

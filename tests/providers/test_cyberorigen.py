@@ -8,6 +8,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.client import RemoteDisconnected
@@ -31,12 +34,18 @@ from scangate.errors import (
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
+from scangate.http import Connection
 from scangate.model import ScanId, ScanStatus, Severity
+from scangate.model.settings import ProviderSettings
 from scangate.providers import provider_class
+from scangate.providers._login import TokenLogin
 from scangate.providers._wire import normalize_host
 from scangate.providers.cyberorigen import CyberOrigenProvider
 from scangate.providers.interface import ScanProgress, ScanRef, StartAttempt
-from scangate.providers.paging import PAGE_MARGIN, PagingError
+from scangate.providers.paging import PAGE_MARGIN, PAGE_WORKERS, PagingError
+from scangate.redact import Redactor
+from scangate.sandbox import EmulatorServer, FakeClock, sandbox_env, start_sandbox
+from scangate.sandbox.scenario import parse_scenario
 
 from . import rig
 
@@ -421,12 +430,15 @@ def test_poll_running_with_eta_from_the_estimated_duration(
     assert progress.eta_seconds == pytest.approx(2700 - 600)
 
 
-def test_poll_eta_from_progress_without_an_estimate(
+def test_poll_without_an_estimate_gives_no_eta_but_the_progress(
     mock: responses.RequestsMock, keyed: Rig
 ) -> None:
+    # The schedule extrapolates the percentage itself; an ETA made up from it would be trusted
+    # as the provider's own estimate.
     mock.get(f"{BASE}/scans/scan_abc123", json=asset("scan_running.json"))
     progress = keyed.provider.poll(SCAN)
-    assert progress.eta_seconds == pytest.approx(600 * 55 / 45)
+    assert progress.eta_seconds is None
+    assert progress.progress == 45.0
 
 
 @pytest.mark.parametrize(
@@ -553,7 +565,10 @@ def test_an_empty_page_short_of_the_total_ends_the_list_as_incomplete(
     _two_pages(mock, [])
     done = ScanProgress(status=ScanStatus.COMPLETED, raw_status="completed")
     result = keyed.provider.fetch(SCAN, done)
-    assert len(result.findings) == 100 and len(mock.calls) == 3
+    # Pages 3-5 are read ahead at once (unregistered here: they fail), and never looked at.
+    pages = [call.request.params["page"] for call in mock.calls[1:]]  # type: ignore[attr-defined]
+    assert len(result.findings) == 100 and pages[0] == "1" and "2" in pages
+    assert len(pages) <= 2 + 2 * PAGE_WORKERS
     assert not result.complete
     assert result.shortfall == "CyberOrigen announced 500 findings but 100 were fetched"
     assert result.shortfall in result.message
@@ -896,3 +911,187 @@ def test_error_detail_reads_fastapi_validation_lists() -> None:
     assert CyberOrigenProvider.error_detail(response, body) == "body.authorized: field required"
     response._content = b"<html>Bad Gateway</html>"
     assert CyberOrigenProvider.error_detail(response, None) == "<html>Bad Gateway</html>"
+
+
+# Concurrent paging against the emulator over real HTTP (`paging.read_pages`).
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    """Start CyberOrigen emulators on a shared fake clock; each is stopped, crash-free, after."""
+    servers: list[EmulatorServer] = []
+    clock = FakeClock()
+
+    def launch(generate: int, **options: Any) -> tuple[EmulatorServer, CyberOrigenProvider]:
+        scenario = parse_scenario(
+            {"generate": generate, "duration": 2, "options": {"cyberorigen": options}}, name="big"
+        )
+        server = start_sandbox("cyberorigen", scenario, clock=clock)
+        servers.append(server)
+        # The client's wall clock and sleep are the emulator's: a wait for the hourly window
+        # passes at once, and the emulator sees the hour go by.
+        connection = Connection(
+            base_url=server.base_url,
+            redactor=Redactor(),
+            backoff=0,
+            clock=clock.time,
+            sleep=clock.advance,
+        )
+        provider = CyberOrigenProvider(
+            settings=ProviderSettings(name="cyberorigen"),
+            env=sandbox_env("cyberorigen"),
+            connection=connection,
+        )
+        return server, provider
+
+    launch.clock = clock  # type: ignore[attr-defined]
+    yield launch
+    for server in servers:
+        server.stop()
+        assert server.errors == []
+
+
+def finished_scan(sandbox: Any, server: EmulatorServer) -> ScanRef:
+    """A scan started straight on the emulator and run to its end on the fake clock."""
+    started = requests.post(
+        server.base_url + "/scans",
+        json={"target": "staging.example.com", "authorized": True},
+        headers={"X-API-Key": sandbox_env("cyberorigen")["CYBERORIGEN_API_KEY"]},
+        timeout=5,
+    )
+    assert started.status_code == 201, started.text
+    sandbox.clock.advance(3)
+    return ScanRef(scan_id=ScanId(started.json()["id"]), target="staging.example.com")
+
+
+def most_at_once(entries: list[Any]) -> int:
+    """The most requests the emulator was serving at one moment (from real-time spans)."""
+    edges = sorted([(e.span[0], 1) for e in entries] + [(e.span[1], -1) for e in entries])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+DONE = ScanProgress(status=ScanStatus.COMPLETED, raw_status="completed")
+
+
+def test_pages_are_read_a_few_at_once_and_every_finding_once_in_page_order(
+    sandbox: Any,
+) -> None:
+    server, provider = sandbox(1250, plan="enterprise", latency=0.05)
+    scan = finished_scan(sandbox, server)
+
+    result = provider.fetch(scan, DONE)
+
+    # The emulator's own order, page by page.
+    listed = [
+        item["affected_component"]
+        for page in range(1, 14)
+        for item in requests.get(
+            f"{server.base_url}/scans/{scan.scan_id}/findings",
+            params={"page": page, "per_page": 100},
+            headers={"X-API-Key": sandbox_env("cyberorigen")["CYBERORIGEN_API_KEY"]},
+            timeout=5,
+        ).json()["items"]
+    ]
+    assert [finding.url for finding in result.findings] == listed and len(listed) == 1250
+    assert result.complete and result.details["findings_reported"] == "1250"
+    reads = server.log.find("GET", r".*/findings")[:13]
+    assert sorted(int(e.query["page"][0]) for e in reads) == list(range(1, 14))
+    # Served at once on the emulator's side, never more than the pool.
+    assert 1 < most_at_once(reads) <= PAGE_WORKERS
+    assert most_at_once(reads[:1] + reads[1:]) == most_at_once(reads)
+    assert reads[0].query["page"] == ("1",) and reads[0].span[1] <= min(
+        e.span[0] for e in reads[1:]
+    )  # page 1 alone first: it tells how many pages there are
+
+
+def test_a_server_ignoring_the_page_is_caught_while_pages_are_read_at_once(
+    sandbox: Any,
+) -> None:
+    server, provider = sandbox(700, plan="enterprise", ignore_page=True)
+    scan = finished_scan(sandbox, server)
+
+    with pytest.raises(PagingError, match=r"page 2 repeats page 1"):
+        provider.fetch(scan, DONE)
+    time.sleep(0.2)  # pages already handed to the pool are answered, no others are sent
+    assert server.log.count("GET", r".*/findings") <= 1 + 2 * PAGE_WORKERS
+
+
+def test_concurrent_pages_stay_within_the_hourly_budget_without_a_429(sandbox: Any) -> None:
+    """30 requests an hour; the read needs 27 (start, scan, 25 pages): all fit, none refused."""
+    server, provider = sandbox(2500, rate_limit=30, latency=0.02)
+    scan = finished_scan(sandbox, server)
+
+    result = provider.fetch(scan, DONE)
+
+    assert len(result.findings) == 2500 and result.complete
+    assert server.log.count(status=429) == 0 and len(server.log) <= 30
+    assert most_at_once(server.log.find("GET", r".*/findings")) > 1
+
+
+def test_a_budget_shorter_than_the_list_waits_for_the_window_one_request_at_a_time(
+    sandbox: Any,
+) -> None:
+    """12 requests an hour for 30 pages: the pool shrinks to one request as the budget runs
+    low; the one refusal an hour gets is waited out (Retry-After) and nothing else is refused."""
+    server, provider = sandbox(3000, rate_limit=12)
+    provider.http.watch(time_left=lambda: 10 * 3600.0)
+    scan = finished_scan(sandbox, server)
+
+    result = provider.fetch(scan, DONE)
+
+    assert len(result.findings) == 3000 and result.complete
+    # The emulator's hourly windows, on its clock (which the client's waits move): each opens
+    # with the first request after the last one closed. None serves more than 12.
+    windows: list[list[Any]] = []
+    for entry in server.log:
+        if not windows or entry.time - windows[-1][0].time >= 3600:
+            windows.append([])
+        windows[-1].append(entry)
+    served = [sum(1 for e in window if e.status != 429) for window in windows]
+    assert sum(served) == 2 + 30 and max(served) <= 12
+    # At most the one refusal that tells an exhausted window's reset, per window.
+    assert [sum(1 for e in window if e.status == 429) for window in windows][:-1] == [1] * (
+        len(windows) - 1
+    )
+    assert len(windows) == math.ceil(32 / 12)
+
+
+def test_an_expiring_token_is_refreshed_once_by_threads_reading_at_once() -> None:
+    clock = rig.Clock(NOW)
+    calls: list[str] = []
+    tokens = iter([TOKEN_2, TOKEN_3, "four", "five"])
+
+    def refresh() -> None:
+        calls.append("refresh")
+        time.sleep(0.05)  # a slow answer: every other thread arrives meanwhile
+        login.adopt(next(tokens), 3600.0)
+
+    login = TokenLogin(
+        "CyberOrigen", clock, login=lambda: None, refresh=refresh, refresh_token=False
+    )
+    login.adopt(TOKEN_1, 3600.0)
+    clock.now += 3600 - 60  # inside the refresh margin
+    threads = [threading.Thread(target=login.ensure) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert calls == ["refresh"] and login.access == TOKEN_2
+
+    # A wave of 401s on the same token: the first thread renews, the others resend.
+    def refused_then_renew() -> None:
+        assert login.headers() == {"Authorization": f"Bearer {TOKEN_2}"}
+        barrier.wait(5)
+        assert login.renew()
+
+    barrier = threading.Barrier(4)
+    threads = [threading.Thread(target=refused_then_renew) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert calls == ["refresh", "refresh"] and login.access == TOKEN_3

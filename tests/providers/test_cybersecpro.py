@@ -1046,3 +1046,69 @@ def test_a_402_anywhere_explains_the_plan(mock: responses.RequestsMock, keyed: R
     assert "Plan upgrade required" in err.value.message
     assert "CYBERSECPRO_EMAIL + CYBERSECPRO_PASSWORD" in err.value.hint
     assert err.value.exit_status == ExitStatus.PROVIDER_ERROR
+
+
+# History (fact sheet "List", "Detail"), issue 16.
+
+
+@pytest.mark.parametrize("shape", ["documented", "implementation"])
+def test_the_history_is_one_list_request_of_the_hosts_completed_scans(
+    mock: responses.RequestsMock, keyed: Rig, shape: str
+) -> None:
+    items = [
+        item("a", "2026-01-15T13:00:00", duration_seconds=1800.0),
+        item(
+            "b",
+            "2026-01-15T12:00:00",
+            started_at="2026-01-15T12:00:00",
+            completed_at="2026-01-15T12:29:00",
+        ),
+        item("c", "2026-01-15T11:00:00", status="cancelled", duration_seconds=60.0),
+        item("d", "2026-01-15T10:00:00", status="failed", duration_seconds=5.0),
+        item("e", "2026-01-15T09:00:00", target="example.org", duration_seconds=99.0),
+        # Odd entries are skipped: no times, an end before the start, unparsable, negative.
+        item("f", "2026-01-15T08:00:00", duration_seconds=None),
+        item(
+            "g",
+            "2026-01-15T07:00:00",
+            started_at="2026-01-15T07:30:00",
+            completed_at="2026-01-15T07:00:00",
+        ),
+        item("h", "2026-01-15T06:00:00", started_at="soon", completed_at="later"),
+        item("i", "2026-01-15T05:00:00", duration_seconds=-4),
+    ]
+    if shape == "documented":
+        body: dict[str, Any] = {
+            "data": items,
+            "pagination": {"page": 1, "per_page": 100, "total": len(items), "total_pages": 1},
+        }
+    else:
+        body = impl_list(*items)
+    mock.get(
+        f"{BASE}/scans", json=body, match=[matchers.query_param_matcher(LIST_QUERY), key_headers()]
+    )
+    history = keyed.provider.expected_duration(TARGET)
+    assert history is not None and history.durations == (1800.0, 1740.0)
+    assert len(mock.calls) == 1
+
+
+def test_the_history_reuses_the_listing_find_running_made(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    # On the Trial plan every request counts (10 a minute): the history costs none more.
+    mock.get(
+        f"{BASE}/scans", json=impl_list(item("a", "2026-01-15T13:00:00", duration_seconds=900))
+    )
+    assert keyed.provider.find_running(TARGET) is None
+    keyed.provider.known_scans(TARGET)
+    history = keyed.provider.expected_duration(TARGET)
+    assert history is not None and history.durations == (900.0,)
+    assert len(mock.calls) == 1
+
+
+def test_a_failing_history_request_is_a_provider_error(
+    mock: responses.RequestsMock, keyed: Rig
+) -> None:
+    mock.get(f"{BASE}/scans", status=404, json={"error": "Not found"})
+    with pytest.raises(ProviderError):
+        keyed.provider.expected_duration(TARGET)

@@ -959,3 +959,61 @@ def test_address_key_ignores_only_case_default_port_and_trailing_slash(
     a: str, b: str, same: bool
 ) -> None:
     assert (address_key(a) == address_key(b)) is same
+
+
+# History (fact sheet "GET /scans — list", "GET /scans/{scan_id}"), issue 16.
+
+
+def test_the_history_reads_the_details_of_the_three_newest_stopped_scans(
+    mock: responses.RequestsMock, rig: Rig
+) -> None:
+    add_lookup(mock)
+    add_scans(
+        mock,
+        "Stopped",
+        *(scan_item(f"past-{n}", "Stopped") for n in range(1, 6)),
+        ordering="-start_time",
+    )
+    start = 1_700_000_000
+    bodies = {
+        "past-1": detail(start_time=start, stop_time=start + 1800),
+        "past-2": detail(start_time=str(start), stop_time=str(start + 1750)),
+        # An unfinished stop time, or one before the start, is no duration.
+        "past-3": detail(start_time=start, stop_time=None),
+    }
+    for scan_id, body in bodies.items():
+        mock.get(f"{BASE}/scans/{scan_id}", json=body, match=[auth()])
+
+    history = rig.provider.expected_duration(TARGET)
+    assert history is not None and history.durations == (1800.0, 1750.0)
+    # One list page and three details: past-4 and past-5 are never read.
+    assert [c.request.path_url.split("?")[0] for c in mock.calls][-4:] == [
+        "/v1/scans",
+        "/v1/scans/past-1",
+        "/v1/scans/past-2",
+        "/v1/scans/past-3",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "stop"),
+    [(1_700_000_000, 1_699_999_000), ("13:58:01 20/11/2017", "soon"), (True, False), (0, 0)],
+    ids=["stop-before-start", "unparsable", "booleans", "zero"],
+)
+def test_odd_times_give_no_duration(
+    mock: responses.RequestsMock, rig: Rig, start: Any, stop: Any
+) -> None:
+    add_lookup(mock)
+    add_scans(mock, "Stopped", scan_item("past-1", "Stopped"), ordering="-start_time")
+    mock.get(f"{BASE}/scans/past-1", json=detail(start_time=start, stop_time=stop))
+    history = rig.provider.expected_duration(TARGET)
+    assert history is not None and history.durations == ()
+
+
+def test_a_target_with_no_stopped_scans_has_an_empty_history(
+    mock: responses.RequestsMock, rig: Rig
+) -> None:
+    add_lookup(mock)
+    add_scans(mock, "Stopped", ordering="-start_time")
+    history = rig.provider.expected_duration(TARGET)
+    assert history is not None and history.durations == ()

@@ -145,6 +145,9 @@ def test_registry_names_this_class_with_its_documented_facts() -> None:
         ({"scan_type": ["SQL Injection"]}, False),
         ({"scan_type": "SQLI,XSS"}, False),
         ({"fqdn": "www.example.com"}, False),
+        ({"project_number": 123}, True),
+        ({"project_number": "123"}, False),
+        ({"project_number": 0}, False),
     ],
 )
 def test_options_schema(options: dict[str, Any], valid: bool) -> None:
@@ -724,3 +727,75 @@ def test_error_detail_reads_error_message_or_the_text() -> None:
     assert VAddyProvider.error_detail(response, None) == ""
     response._content = b"<html>Bad Gateway</html>"
     assert VAddyProvider.error_detail(response, {"detail": 1}) == "<html>Bad Gateway</html>"
+
+
+# History (fact sheet "Other v2 endpoints": `GET /v2/scan/results/list`), issue 16.
+
+
+def listed(status: str, start: Any, end: Any, zone: Any = "UTC") -> dict[str, Any]:
+    """One `scan/results/list` item."""
+    return {
+        "scan_id": "1-x",
+        "status": status,
+        "scan_count": 22 if status == "Complete" else None,
+        "alert_count": 0 if status == "Complete" else None,
+        "complete": 100 if status == "Complete" else None,
+        "crawl_id": 30,
+        "crawl_label": None,
+        "time_zone": zone,
+        "start_time": start,
+        "end_time": end,
+        "scan_result_url": CONSOLE,
+    }
+
+
+def test_without_project_number_there_is_no_history_and_no_request(rig: Rig) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        assert rig.provider.expected_duration(PROJECT) is None
+        assert len(rsps.calls) == 0
+
+
+def test_the_history_is_the_complete_scans_of_the_numbered_project(
+    mock: responses.RequestsMock,
+) -> None:
+    rig = Rig({"project_number": 123})
+    items = [
+        listed("Complete", "2026-01-15T10:00:00+0000", "2026-01-15T10:30:00+0000"),
+        listed("Cancel", "2026-01-14T10:00:00+0000", "2026-01-14T10:02:00+0000"),
+        listed("Complete", "2026-01-13T10:00:00+0000", "2026-01-13T10:29:00+0000"),
+        # Odd entries are skipped, never fatal.
+        listed("Complete", "yesterday", "2026-01-12T10:29:00+0000"),
+        listed("Complete", "2026-01-11T10:30:00+0000", "2026-01-11T10:00:00+0000"),
+        listed("Complete", None, None),
+        listed("Complete", "2026-01-10T10:00:00", "2026-01-10T10:31:00", zone="Asia/Tokyo"),
+        "not an item",
+    ]
+    mock.get(
+        f"{BASE}/scan/results/list",
+        json={"project_number": 123, "page": 1, "limit": 20, "items": items},
+        match=[query(project_number="123"), key_header()],
+    )
+    history = rig.provider.expected_duration(PROJECT)
+    assert history is not None
+    assert history.durations == (1800.0, 1740.0, 1860.0)
+    # The `mock` fixture checks the key went in the header only, never the URL or a body.
+
+
+def test_a_wrong_project_number_is_an_error_the_runner_logs(
+    mock: responses.RequestsMock,
+) -> None:
+    rig = Rig({"project_number": 9})
+    mock.get(
+        f"{BASE}/scan/results/list",
+        status=400,
+        json={"error_message": "not match the Project Number"},
+    )
+    with pytest.raises(ProviderError, match="Project Number"):
+        rig.provider.expected_duration(PROJECT)
+
+
+def test_an_empty_or_shapeless_list_is_an_empty_history(mock: responses.RequestsMock) -> None:
+    rig = Rig({"project_number": 123})
+    mock.get(f"{BASE}/scan/results/list", json={"items": None})
+    history = rig.provider.expected_duration(PROJECT)
+    assert history is not None and history.durations == ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,7 @@ from scangate.sandbox.cyberorigen.auth import (
     SANDBOX_PASSWORD,
     SANDBOX_USERNAME,
 )
-from scangate.sandbox.cyberorigen.scans import PHASES
+from scangate.sandbox.cyberorigen.scans import PHASES, ScanRecord
 from scangate.sandbox.scenario import parse_scenario
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -445,6 +446,61 @@ def test_findings_paginate_twenty_by_default(launch: Any, clock: FakeClock) -> N
     assert len(set(ids)) == 45 and ids == [i["id"] for i in everything["items"]]
     assert_error(api.get(path, params={"per_page": 101}), 422, "VALIDATION_ERROR")
     assert_error(api.get(path, params={"page": 0}), 422, "VALIDATION_ERROR")
+
+
+def test_unfiltered_findings_pages_are_cut_without_listing_the_whole_scan(
+    launch: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thousand pages of a 100,000-finding scan must not each list all 100,000 (O(n^2)):
+    the unfiltered read counts and slices, and agrees with the filtering one."""
+    scenario = parse_scenario(
+        {"generate": 450, "duration": 2, "options": {"cyberorigen": {"unlisted": 30}}}, name="big"
+    )
+    api = Api(launch(scenario))
+    scan_id = api.scan_id()
+    clock.advance(2)
+    path = f"/scans/{scan_id}/findings"
+    filtered = [
+        api.get(path, params={"page": n, "per_page": 100, "status": "open"}).json()
+        for n in range(1, 7)
+    ]
+
+    def listing_everything(*args: Any) -> Any:
+        raise AssertionError("the unfiltered page listed every finding")
+
+    monkeypatch.setattr(ScanRecord, "found", listing_everything)
+    pages = [api.get(path, params={"page": n, "per_page": 100}).json() for n in range(1, 7)]
+
+    assert [len(p["items"]) for p in pages] == [100, 100, 100, 100, 20, 0]
+    assert {p["total"] for p in pages} == {450}  # `unlisted` keeps counting the hidden 30
+    ids = [i["id"] for p in pages for i in p["items"]]
+    assert len(set(ids)) == 420
+    opened = {i["id"] for p in filtered for i in p["items"]}
+    assert opened and opened <= set(ids)
+
+
+def test_latency_holds_answers_back_outside_the_lock_so_they_overlap(launch: Any) -> None:
+    server = launch(latency=0.2)
+    api = Api(server)
+    threads = [threading.Thread(target=api.get, args=("/scans/quota",)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    requests.get(server.root_url + "/api/health", timeout=5)
+
+    quota = server.log.find("GET", r".*/scans/quota")
+    assert len(quota) == 4 and all(end - begun >= 0.2 for begun, end in (e.span for e in quota))
+    # Served at once, not one after another under the emulator's lock.
+    assert max(e.span[0] for e in quota) < min(e.span[1] for e in quota)
+    health = server.log.find("GET", "/api/health")[0]
+    assert health.span[1] - health.span[0] < 0.2
+
+
+def test_latency_must_be_seconds(launch: Any) -> None:
+    bad = parse_scenario({"options": {"cyberorigen": {"latency": -1}}}, name="bad")
+    with pytest.raises(ScenarioError, match="options.cyberorigen.latency: expected seconds"):
+        launch(bad)
 
 
 # -- listing -----------------------------------------------------------------------------------

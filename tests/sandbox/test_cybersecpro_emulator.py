@@ -839,3 +839,21 @@ def test_a_token_revoked_mid_scan_is_renewed_without_losing_the_scan(
     renewal = "refresh" if shape == "implementation" else "login"
     assert server.log.count(path=rf".*/auth/{renewal}") == (1 if renewal == "refresh" else 2)
     assert not any("still tracking" in line for line in simulation.lines)
+
+
+# -- seeded history (scenario option `history`, issue 16) --------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["documented", "implementation"])
+def test_history_seeds_ended_scans_in_the_list(launch: Any, shape: str) -> None:
+    history = [{"duration": 1800}, {"duration": 60, "status": "cancelled"}, {"duration": 1700}]
+    scenario = parse_scenario(
+        {"options": {"cybersecpro": {"history": history, "shape": shape}}}, name="history"
+    )
+    api = Api(launch(scenario))
+    body = api.get("/scans", params={"page": 1, "per_page": 100}).json()
+    items = body.get("data") or body.get("scans")
+    assert [item["status"] for item in items] == ["completed", "cancelled", "completed"]
+    assert [item["duration_seconds"] for item in items] == [1800, 60, 1700]
+    assert all(item["target"] == "staging.example.com" for item in items)
+    assert all(item["started_at"] and item["completed_at"] for item in items)

@@ -32,6 +32,7 @@ from scangate.sandbox import (
 )
 from scangate.sandbox.cystack.data import SANDBOX_API_KEY, STOPPING_SECONDS, TARGETS
 from scangate.sandbox.cystack.emulator import CyStackEmulator
+from scangate.sandbox.scenario import parse_scenario
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cystack"
 START = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
@@ -522,3 +523,31 @@ def test_the_adapter_runs_a_whole_scan_against_the_emulator(launch: Any, clock: 
     assert max(f.severity for f in result.findings if not f.false_positive) is Severity.HIGH
     assert server.log.count(category="start") == 1
     assert server.log.count(category="findings") == 6
+
+
+# -- seeded history (scenario option `history`, issue 16) --------------------------------------
+
+
+def test_history_seeds_stopped_scans_with_epoch_times_in_their_details(launch: Any) -> None:
+    scenario = parse_scenario(
+        {"options": {"cystack": {"history": [{"duration": 1800}, {"duration": 1750}]}}},
+        name="history",
+    )
+    api = Api(launch(scenario))
+    listed = api.get(
+        "/scans",
+        params={"q": "staging.example.com", "status": "Stopped", "ordering": "-start_time"},
+    ).json()["results"]
+    assert len(listed) == 2
+    details = [api.get(item["href"].removeprefix("/v1")).json() for item in listed]
+    assert [d["stop_time"] - d["start_time"] for d in details] == [1800, 1750]
+    assert all(d["status"] == "Stopped" for d in details)
+
+
+def test_history_for_an_unknown_address_is_a_scenario_error(launch: Any) -> None:
+    scenario = parse_scenario(
+        {"options": {"cystack": {"history": [{"duration": 60, "target": "https://nowhere"}]}}},
+        name="bad",
+    )
+    with pytest.raises(ScenarioError, match="options.cystack.history"):
+        launch(scenario)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from scangate.sandbox import (
     start_sandbox,
 )
 from scangate.sandbox.runtime import REDACTED
+from scangate.sandbox.scenario import parse_scenario
 from scangate.sandbox.vaddy.emulator import (
     ALREADY_FINISHED,
     BAD_SCAN_TYPE,
@@ -480,3 +482,46 @@ def test_unknown_scenario_options_are_refused(tmp_path: Any) -> None:
     path.write_text("extends: clean\noptions: {vaddy: {colour: red}}\n", encoding="utf-8")
     with pytest.raises(ScenarioError, match=r"options\.vaddy\.colour: unknown key"):
         start_sandbox("vaddy", str(path))
+
+
+# -- seeded history (scenario option `history`, issue 16) --------------------------------------
+
+
+def seeded(provider: str, history: Any) -> Any:
+    return parse_scenario({"options": {provider: {"history": history}}}, name="history")
+
+
+def seconds_between(start: str, end: str) -> float:
+    pattern = "%Y-%m-%dT%H:%M:%S%z"
+    return (datetime.strptime(end, pattern) - datetime.strptime(start, pattern)).total_seconds()
+
+
+def test_history_seeds_finished_scans_in_the_results_list(launch: Any) -> None:
+    history = [{"duration": 1800}, {"duration": 120, "status": "cancelled"}, {"duration": 1700}]
+    api = Api(launch(seeded("vaddy", history)))
+    body = api.get("/scan/results/list", project_number="1").json()
+    items = body["items"]
+    assert [item["status"] for item in items] == ["Complete", "Cancel", "Complete"]
+    assert [seconds_between(i["start_time"], i["end_time"]) for i in items] == [1800, 120, 1700]
+    assert all(VADDY_TIME.fullmatch(i["end_time"]) for i in items)
+    # Newest first, and all of them ended before the emulator started.
+    ends = [item["end_time"] for item in items]
+    assert ends == sorted(ends, reverse=True)
+    assert api.running() == 0
+    # A new scan still starts on the project and goes on top of the list when it ends.
+    assert api.scan_id()
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        {"duration": 5},
+        [{"duration": 0}],
+        [{"duration": "long"}],
+        [{"took": 5}],
+        [{"duration": 5, "status": "odd"}],
+    ],
+)
+def test_a_malformed_history_option_is_a_scenario_error(launch: Any, history: Any) -> None:
+    with pytest.raises(ScenarioError, match="options.vaddy.history"):
+        launch(seeded("vaddy", history))

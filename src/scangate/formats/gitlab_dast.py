@@ -12,8 +12,10 @@ each vulnerability's description; provider false positives also carry GitLab's
 `flagged-as-likely-false-positive` flag. Dismissal stays a GitLab triage decision.
 
 GitLab renders `description` and `solution` as Markdown, so provider text there is escaped
-(`text.markdown_escape`, per paragraph); every string also goes through `text.json_safe`
-and loses its control characters (see `_sanitize`).
+(`text.markdown_escape`, per paragraph). No string holds a lone surrogate (it would not encode)
+or a control character: finding text is clean from the model (`text.model_text`), and the few
+strings that do not come from it (the fingerprint, messages, the tool version) go through
+`_sanitize`.
 The facts go in the description rather than `details`: each `details` entry is checked against
 a 13-way `oneOf`, which makes a large report several times slower to validate.
 """
@@ -24,9 +26,10 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import fields, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,16 +80,21 @@ class GitLabDastFormatter(Formatter):
     name = "gitlab-dast"
     filename = "gl-dast-report.json"
 
-    def render(self, report: Report) -> str:
-        """See `Formatter.render`."""
-        document = {
-            "version": SCHEMA_VERSION,
-            "schema": SCHEMA_URL,
-            "scan": _scan(report),
-            "vulnerabilities": list(_vulnerabilities(report.evaluations)),
-        }
-        # No `indent`: json's C encoder only runs without it (several times faster at 10,000).
-        return json.dumps(_sanitize(document), ensure_ascii=False) + "\n"
+    def chunks(self, report: Report) -> Iterator[str]:
+        """See `Formatter.chunks`: the head and scan, then one piece per vulnerability."""
+        head = {"version": SCHEMA_VERSION, "schema": SCHEMA_URL, "scan": _scan(report)}
+        # The same bytes as `json.dumps(document)` of the whole document: the head without its
+        # closing brace, then the list json would write (`[a, b]`), then the brace.
+        yield f"{_ENCODE(head)[:-1]}, {_ENCODE('vulnerabilities')}: ["
+        separator = ""
+        for vulnerability in _vulnerabilities(report.evaluations):
+            yield separator + _ENCODE(vulnerability)
+            separator = ", "
+        yield "]}\n"
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+"""No `indent`: json's C encoder only runs without it (several times faster at 10,000)."""
 
 
 def _sanitize(value: Any) -> Any:
@@ -146,7 +154,7 @@ def _scan(report: Report) -> dict[str, Any]:
             "id": "scangate",
             "name": "scangate",
             "url": ANALYZER_URL,
-            "version": report.tool_version or "unknown",
+            "version": _sanitize(report.tool_version) or "unknown",
             "vendor": {"name": "scangate"},
         },
         "scanner": _scanner(results),
@@ -154,7 +162,8 @@ def _scan(report: Report) -> dict[str, Any]:
         "start_time": gitlab_time(start),
         "end_time": gitlab_time(end),
         "status": "success" if _succeeded(report) else "failure",
-        "messages": _messages(report),
+        # Messages quote the gate's reasons and the interruption, which are not model text.
+        "messages": _sanitize(_messages(report)),
         "scanned_resources": _scanned_resources(results),
     }
 
@@ -250,37 +259,34 @@ def _vulnerabilities(evaluations: Iterable[Evaluation]) -> Iterable[dict[str, An
             # uuid5 encodes its name as strict UTF-8; a lone surrogate is written as its escape.
             name = f"{fingerprint}#{occurrence}".encode("utf-8", "backslashreplace").decode()
             vuln_id = uuid.uuid5(ID_NAMESPACE, name)
-            clean = replace(judgement, finding=_clean_finding(judgement.finding))
-            yield _vulnerability(str(vuln_id), clean, evaluation.result, occurrence)
+            if _UNSAFE.search(fingerprint):
+                judgement = _clean_fingerprint(judgement)
+            yield _vulnerability(str(vuln_id), judgement, evaluation.result, occurrence)
 
 
-def _clean_finding(finding: Finding) -> Finding:
-    """`finding` with every text field already sanitized, so that checks for an empty value
-    (the schema wants non-empty identifiers, methods and URLs) see what will be written."""
-    changes: dict[str, Any] = {}
-    for name in (f.name for f in fields(finding)):
-        value = getattr(finding, name)
-        if isinstance(value, str):
-            changes[name] = _sanitize(value)
-        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
-            changes[name] = tuple(_sanitize(v) for v in value)
-    return replace(finding, **changes)
+def _clean_fingerprint(judgement: Judgement) -> Judgement:
+    """`judgement` with its finding's fingerprint sanitized: the only text of a finding that
+    does not pass `text.model_text` (a results file may carry any). Every other string a
+    vulnerability is made of is model text, or the gate's reason through `markdown_escape`."""
+    finding = replace(judgement.finding, fingerprint=_sanitize(judgement.finding.fingerprint))
+    return replace(judgement, finding=finding)
 
 
 def _vulnerability(
     vuln_id: str, judgement: Judgement, result: ScanResult, occurrence: int = 0
 ) -> dict[str, Any]:
     finding = judgement.finding
+    response = _response(finding.response)  # parsed once: the description and evidence use it
     vulnerability: dict[str, Any] = {
         "id": vuln_id,
         "name": one_line(finding.title or finding.rule_id, _NAME_LIMIT) or "DAST finding",
-        "description": _description(judgement, result),
+        "description": _description(judgement, result, response),
         "severity": SEVERITIES[finding.severity],
         "solution": _cap(_markdown(finding.remediation), _SOLUTION_LIMIT),
         "identifiers": _identifiers(finding, result),
         "location": _location(finding, result, occurrence),
         "links": _links(finding, result),
-        "evidence": _evidence(finding, result),
+        "evidence": _evidence(finding, result, response),
     }
     if finding.false_positive:
         status = f" ({finding.provider_status})" if finding.provider_status else ""
@@ -301,10 +307,36 @@ def _vulnerability(
     }
 
 
+_CACHED_LENGTH = 8192
+"""Texts up to this long are escaped once per render and remembered: descriptions, solutions
+and most facts repeat from finding to finding (one per rule, scan or decision), and escaping
+them is most of the time a vulnerability takes. Longer ones are rare and not worth keeping."""
+
+
 def _markdown(text: str) -> str:
     """Provider text as inert Markdown, keeping its paragraphs."""
+    return _markdown_cached(text) if len(text) <= _CACHED_LENGTH else _markdown_uncached(text)
+
+
+def _markdown_uncached(text: str) -> str:
     paragraphs = (markdown_escape(p) for p in re.split(r"\n\s*\n", text))
     return "\n\n".join(p for p in paragraphs if p)
+
+
+_markdown_cached = lru_cache(maxsize=1024)(_markdown_uncached)
+"""At most 1,024 texts of at most `_CACHED_LENGTH` characters: a bounded few megabytes."""
+
+
+def _fact(value: str) -> str:
+    """A value of the description's list: one line, escaped (see `_CACHED_LENGTH`)."""
+    return _fact_cached(value) if len(value) <= _CACHED_LENGTH else _fact_uncached(value)
+
+
+def _fact_uncached(value: str) -> str:
+    return markdown_escape(one_line(value, 2048))
+
+
+_fact_cached = lru_cache(maxsize=4096)(_fact_uncached)
 
 
 def _where(finding: Finding, result: ScanResult) -> str:
@@ -314,7 +346,7 @@ def _where(finding: Finding, result: ScanResult) -> str:
     return " ".join(part for part in (finding.method, finding.url) if part)
 
 
-def _description(judgement: Judgement, result: ScanResult) -> str:
+def _description(judgement: Judgement, result: ScanResult, response: dict[str, Any] | None) -> str:
     """The provider's description, then what scangate knows and decided, as a list."""
     finding = judgement.finding
     where = _where(finding, result)
@@ -328,10 +360,10 @@ def _description(judgement: Judgement, result: ScanResult) -> str:
         ("Scan", f"{result.scanner} scan {result.scan_id} of {result.target}"),
         ("Count-only provider", _count_only_note(result)),
     ]
-    lines = [f"- {key}: {markdown_escape(one_line(value, 2048))}" for key, value in facts if value]
+    lines = [f"- {key}: {_fact(value)}" for key, value in facts if value]
     scangate = "scangate:\n" + "\n".join(lines)
     parts = [_cap(_markdown(finding.description), _TEXT_LIMIT), scangate]
-    if finding.response and _response(finding.response) is None:
+    if finding.response and response is None:
         # GitLab's response object needs a status line; show unparsed evidence as an indented
         # code block, which no line of it can leave (each line is indented).
         code = "\n".join("    " + line for line in _cap(finding.response, _TEXT_LIMIT).splitlines())
@@ -419,7 +451,9 @@ def _links(finding: Finding, result: ScanResult) -> list[dict[str, str]]:
     return links[:_MAX_LINKS]
 
 
-def _evidence(finding: Finding, result: ScanResult) -> dict[str, Any]:
+def _evidence(
+    finding: Finding, result: ScanResult, response: dict[str, Any] | None
+) -> dict[str, Any]:
     """Summary plus the request/response, parsed into GitLab's structure where they parse."""
     where = _where(finding, result)
     summary = f"{finding.title} at {where}" if where else finding.title
@@ -427,7 +461,6 @@ def _evidence(finding: Finding, result: ScanResult) -> dict[str, Any]:
     request = _request(finding)
     if request:
         evidence["request"] = request
-    response = _response(finding.response)
     if response:
         evidence["response"] = response
     return evidence

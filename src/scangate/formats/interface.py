@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from scangate.model import Evaluation, GateSettings, Verdict
@@ -23,7 +24,7 @@ class Report:
 
 
 class Formatter(ABC):
-    """Renders a `Report` as the full text of one report file. Never does I/O."""
+    """Renders a `Report` as the text of one report file, in pieces. Never does I/O."""
 
     name: str
     """Registry name, as in `reports.formats` (`gitlab-dast`)."""
@@ -31,5 +32,14 @@ class Formatter(ABC):
     """File name inside the reports directory (`gl-dast-report.json`)."""
 
     @abstractmethod
+    def chunks(self, report: Report) -> Iterator[str]:
+        """Yield the file's text in pieces (one per vulnerability, test case, result...).
+
+        Joined, the pieces are the whole file, deterministic for the same `report`. A writer
+        that writes them as they come holds one piece at a time, not the document: at 100,000
+        findings the document is hundreds of megabytes (issue 16).
+        """
+
     def render(self, report: Report) -> str:
-        """Return the whole file's text; deterministic for the same `report`."""
+        """Return the whole file's text (the pieces of `chunks`, joined)."""
+        return "".join(self.chunks(report))

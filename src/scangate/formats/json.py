@@ -40,23 +40,45 @@ class JsonFormatter(Formatter):
     name = "json"
     filename = "scangate.json"
 
-    def render(self, report: Report) -> str:
-        """See `Formatter.render`."""
-        document = {
+    def chunks(self, report: Report) -> Iterator[str]:
+        """See `Formatter.chunks`: the head, then each scan with one finding per line.
+
+        No `indent`: machines read this file (`scangate gate --results`), and json's C encoder
+        only runs without it. A finding per line keeps the file greppable and diffable.
+        """
+        head = {
             "scangate_results": RESULTS_VERSION,
             "tool": {"name": "scangate", "version": report.tool_version},
             "verdict": report.verdict.value,
             "interrupted": report.interrupted,
             "gate": _gate_settings(report.gate),
-            "scans": [_scan(evaluation) for evaluation in report.evaluations],
         }
         # No sort_keys: the fixed order above reads better, and every mapping in the document is
         # built in a fixed order or sorted, so the output is deterministic all the same.
-        return json.dumps(_sanitize(document), indent=2, ensure_ascii=False) + "\n"
+        yield _open(head, "scans")
+        for index, evaluation in enumerate(report.evaluations):
+            yield from _scan(evaluation, last=index == len(report.evaluations) - 1)
+        yield "]}\n"
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+"""One encoder for every piece; `check_circular` off as the pieces are fresh trees."""
+
+
+def _open(mapping: dict[str, Any], key: str) -> str:
+    """`mapping` encoded with its closing brace replaced by `, "key": [`, to stream a list.
+
+    `mapping` is never empty, so dropping the encoder's final `}` leaves valid JSON to extend.
+    """
+    return f"{_ENCODE(_sanitize(mapping))[:-1]}, {_ENCODE(key)}: [\n"
 
 
 def _sanitize(value: Any) -> Any:
-    """Apply `json_safe` to every string, key or value, so the text always encodes as UTF-8."""
+    """Apply `json_safe` to every string, key or value, so the text always encodes as UTF-8.
+
+    Only for the small parts of the document: findings are sanitized by the model already
+    (`text.model_text`), and `_finding` treats the two strings that are not (see there).
+    """
     if isinstance(value, str):
         return json_safe(value)
     if isinstance(value, dict):
@@ -85,13 +107,17 @@ def _gate_settings(gate: GateSettings) -> dict[str, Any]:
     }
 
 
-def _scan(evaluation: Evaluation) -> dict[str, Any]:
+def _scan(evaluation: Evaluation, *, last: bool) -> Iterator[str]:
+    """One scan object: its fields, its findings one per line, then the gate's evaluation."""
     result = evaluation.result
-    decided = _pair(result, evaluation.judgements)
-    scan = _result_fields(result)
-    scan["findings"] = [_finding(f, j) for f, j in decided]
-    scan["gate"] = _evaluation(evaluation)
-    return scan
+    yield _open(_result_fields(result), "findings")
+    separator = ""
+    for finding, judgement in _pair(result, evaluation.judgements):
+        yield separator + _ENCODE(_finding(finding, judgement))
+        separator = ",\n"
+    end = "\n" if separator else ""  # after the last finding's line, if there is one
+    gate = _ENCODE(_sanitize(_evaluation(evaluation)))
+    yield f"{end}], {_ENCODE('gate')}: {gate}}}{'' if last else ','}\n"
 
 
 def _result_fields(result: ScanResult) -> dict[str, Any]:
@@ -156,8 +182,10 @@ def _pair(
 
 def _finding(finding: Finding, judgement: Judgement | None) -> dict[str, Any]:
     cvss = finding.cvss
+    # Every text field passed `text.model_text` when the finding was made, but the fingerprint
+    # (scangate's own, or a results file's) and the gate's reason (which quotes the policy).
     return {
-        "fingerprint": finding.fingerprint,
+        "fingerprint": json_safe(finding.fingerprint),
         "rule_id": finding.rule_id,
         "title": finding.title,
         "severity": finding.severity.label,
@@ -186,7 +214,7 @@ def _judgement(judgement: Judgement | None) -> dict[str, Any] | None:
     state, entry = judgement.baseline_state, judgement.baseline_entry
     return {
         "decision": judgement.decision.value,
-        "reason": judgement.reason,
+        "reason": json_safe(judgement.reason),
         "ignore_index": judgement.ignore_index,
         "baseline_state": state.value if state is not None else None,
         "baseline_severity": entry.severity.label if entry is not None else None,

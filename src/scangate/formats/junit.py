@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -64,16 +64,59 @@ class JUnitFormatter(Formatter):
     name = "junit"
     filename = "junit.xml"
 
-    def render(self, report: Report) -> str:
-        """See `Formatter.render`."""
-        root = ET.Element("testsuites")
+    def chunks(self, report: Report) -> Iterator[str]:
+        """See `Formatter.chunks`: suite openings, then test cases a batch at a time.
+
+        The bytes are those of `ET.indent` and `ET.tostring` over the whole tree: each piece
+        is indented at its depth and given the tail the whole-tree indent would give it.
+        """
+        yield _DECLARATION + "<testsuites>" + _INDENT[1]
+        if not report.evaluations:
+            suite = _no_results_suite(report)
+            ET.indent(suite, level=1)
+            suite.tail = _INDENT[0]
+            yield ET.tostring(suite, encoding="unicode")
         state = _State()
         for index, evaluation in enumerate(report.evaluations):
-            root.append(_suite(index, evaluation, report, state))
-        if not report.evaluations:
-            root.append(_no_results_suite(report))
-        ET.indent(root)
-        return _DECLARATION + ET.tostring(root, encoding="unicode") + "\n"
+            last = index == len(report.evaluations) - 1
+            yield from _suite(index, evaluation, report, state)
+            yield _INDENT[0] if last else _INDENT[1]
+        yield "</testsuites>\n"
+
+
+_INDENT = ("\n", "\n  ", "\n    ")
+"""What `ET.indent` puts before an element at depth 0, 1 and 2."""
+_BATCH = 500
+"""Test cases serialized per `ET.tostring` call: one call per case would cost more than the
+serializing; a batch of them is a few hundred kilobytes held at a time."""
+_WRAPPER = "_"
+
+
+def _serialize(elements: list[ET.Element]) -> str:
+    """`elements` (children of a suite, tails set) as ElementTree writes them, in one call.
+
+    They are serialized inside a wrapper element whose tags are then cut off: ElementTree
+    writes `<_>`, the children, `</_>`, and nothing else of the wrapper (it has no attributes).
+    """
+    wrapper = ET.Element(_WRAPPER)
+    wrapper.extend(elements)
+    text = ET.tostring(wrapper, encoding="unicode")
+    return text[len(_WRAPPER) + 2 : -(len(_WRAPPER) + 3)]
+
+
+def _start_tag(element: ET.Element) -> str:
+    """The start tag of a childless `element` as ElementTree writes it (attributes escaped),
+    followed by the indentation of its first child."""
+    element.text = _INDENT[2]
+    text = ET.tostring(element, encoding="unicode")
+    return text[: -len(f"</{element.tag}>")]
+
+
+def _child(element: ET.Element, tail: str = _INDENT[2]) -> ET.Element:
+    """`element`, a child of a suite, indented as the whole-tree `ET.indent` would."""
+    ET.indent(element, level=2)
+    element.tail = tail
+    return element
 
 
 @dataclass
@@ -98,7 +141,8 @@ class _State:
         while (classname, candidate) in self.used:
             candidate = f"{base[1]} #{counter}"
             counter += 1
-        self.next_suffix[base] = counter
+        if counter != 2:  # only collisions are remembered: 100,000 entries of 2 cost ~10 MB
+            self.next_suffix[base] = counter
         self.used.add((classname, candidate))
         return candidate
 
@@ -171,23 +215,42 @@ def _slug(text: str) -> str:
     return _NOT_CLASS_CHARS.sub("_", xml_safe(text)).strip("_")[:80] or "unnamed"
 
 
-def _suite(index: int, evaluation: Evaluation, report: Report, state: _State) -> ET.Element:
+def _suite(index: int, evaluation: Evaluation, report: Report, state: _State) -> Iterator[str]:
     """One `testsuite` for one scan: properties, the health case, one case per finding."""
     result = evaluation.result
     suite = _suite_element(index, result)
-    _add_properties(suite, _properties(evaluation, report))
     log = _SuiteLog(lines=_log_header(evaluation, report))
-    suite.append(_health_case(evaluation, report, state, log))
-    cases = [_finding_case(j, result, state, log) for j in evaluation.judgements]
-    suite.extend(cases)
+    # The counts are attributes of the start tag, written before any case: count them first.
+    decisions = [j.decision for j in evaluation.judgements]
+    counted = (
+        decisions.count(Decision.FAILING),
+        int(_health_problem(result, report) is not None),
+        sum(1 for d in decisions if d in _SKIPPED),
+    )
+    failures, errors, skipped = counted
+    _set_counts(suite, tests=len(decisions) + 1, failures=failures, errors=errors, skipped=skipped)
+    yield _start_tag(suite)
+    properties = ET.Element("properties")
+    _add_properties(properties, _properties(evaluation, report))
+    batch = [_child(properties), _child(_health_case(evaluation, report, state, log))]
+    for judgement in evaluation.judgements:
+        batch.append(_child(_finding_case(judgement, result, state, log)))
+        if len(batch) >= _BATCH:
+            yield _serialize(batch)
+            batch = []
     if log.trimmed:
         log.lines.append(
             f"{log.trimmed} failure(s) carry only their summary: the {DETAIL_BUDGET:,}-byte "
             "detail budget of junit.xml was spent (GitLab's limit is 30 MB per file); "
             "scangate.json and scangate.sarif hold every detail."
         )
-    _finish_suite(suite, len(cases) + 1, log)
-    return suite
+    if (log.failures, log.errors, log.skipped) != counted:
+        # The start tag is written: a case mapping that disagrees with the count is a bug.
+        raise AssertionError(f"junit counts {counted} do not match the cases written")
+    batch.extend(_child(e) for e in _log_elements(log))
+    batch[-1].tail = _INDENT[1]
+    yield _serialize(batch)
+    yield "</testsuite>"
 
 
 def _suite_element(index: int, result: ScanResult) -> ET.Element:
@@ -202,19 +265,25 @@ def _suite_element(index: int, result: ScanResult) -> ET.Element:
     )
 
 
-def _finish_suite(suite: ET.Element, tests: int, log: _SuiteLog) -> None:
-    """Add the counts and the trailing `system-out`/`system-err` the Ant XSD requires."""
+def _set_counts(suite: ET.Element, *, tests: int, failures: int, errors: int, skipped: int) -> None:
     suite.set("tests", str(tests))
-    suite.set("failures", str(log.failures))
-    suite.set("errors", str(log.errors))
-    suite.set("skipped", str(log.skipped))
-    ET.SubElement(suite, "system-out").text = _clean("\n".join(log.lines) + "\n", _LOG_LIMIT)
-    ET.SubElement(suite, "system-err").text = ""
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", str(skipped))
 
 
-def _add_properties(suite: ET.Element, properties: Iterable[tuple[str, str]]) -> None:
-    """The `properties` element comes first and is required by the Ant XSD (may be empty)."""
-    element = ET.SubElement(suite, "properties")
+def _log_elements(log: _SuiteLog) -> tuple[ET.Element, ET.Element]:
+    """The trailing `system-out` and `system-err` the Ant XSD requires."""
+    out = ET.Element("system-out")
+    out.text = _clean("\n".join(log.lines) + "\n", _LOG_LIMIT)
+    err = ET.Element("system-err")
+    err.text = ""
+    return out, err
+
+
+def _add_properties(element: ET.Element, properties: Iterable[tuple[str, str]]) -> None:
+    """Fill the `properties` element, which comes first and is required by the Ant XSD (may be
+    empty)."""
     for name, value in properties:
         ET.SubElement(element, "property", name=name, value=_clean_line(value, 2048))
 
@@ -437,12 +506,13 @@ def _no_results_suite(report: Report) -> ET.Element:
         timestamp=_timestamp(None),
         hostname="localhost",
     )
-    _add_properties(suite, [("scangate.version", report.tool_version)])
+    _add_properties(ET.SubElement(suite, "properties"), [("scangate.version", report.tool_version)])
     case = ET.SubElement(
         suite, "testcase", name="scan results", classname=HEALTH_CLASSNAME, time="0"
     )
     why = f"scangate was interrupted ({report.interrupted})" if report.interrupted else ""
     message = _clean_line(why or "no scan result was given to the gate")
     ET.SubElement(case, "error", message=message, type="no-results").text = message
-    _finish_suite(suite, 1, _SuiteLog(lines=[message], errors=1))
+    _set_counts(suite, tests=1, failures=0, errors=1, skipped=0)
+    suite.extend(_log_elements(_SuiteLog(lines=[message], errors=1)))
     return suite

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -73,8 +73,11 @@ class MarkdownFormatter(Formatter):
         self.max_findings = max_findings
         self.max_bytes = max_bytes
 
-    def render(self, report: Report) -> str:
-        """See `Formatter.render`."""
+    def chunks(self, report: Report) -> Iterator[str]:
+        """See `Formatter.chunks`: one piece, as the summary is capped to `max_bytes` (1 MiB)."""
+        yield self._text(report)
+
+    def _text(self, report: Report) -> str:
         before, after = _layout(report)
         budget = self.max_bytes - _size(before) - _size(after) - _NOTE_RESERVE
         findings = _findings(report, self.max_findings, budget)

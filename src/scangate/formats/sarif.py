@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,7 @@ from sarif_om import (
 )
 
 from scangate.formats.interface import Formatter, Report
-from scangate.formats.sarif_json import bag, dumps, gc_paused
+from scangate.formats.sarif_json import bag, dumps, dumps_streamed, gc_paused
 from scangate.formats.sarif_locations import (
     anchor_uri,
     cap,
@@ -118,15 +119,22 @@ class SarifFormatter(Formatter):
         self.max_gzip_bytes = max_gzip_bytes
         self.max_raw_bytes = max_raw_bytes
 
-    def render(self, report: Report) -> str:
-        """See `Formatter.render`. Trims evidence, then the least severe results, to fit."""
+    def chunks(self, report: Report) -> Iterator[str]:
+        """See `Formatter.chunks`. Trims evidence, then the least severe results, to fit.
+
+        Whether the file fits is known only once all of it is serialized, so it is serialized
+        into memory first, gzipped as it comes (GitHub's limit is on the gzipped size, which
+        this measures): a tenth of the text's size is held, never the text nor the log's whole
+        object tree (results are built as they are serialized). Then it is given back in pieces.
+        """
         plan = self._plan(report)
         while True:
             with gc_paused():
-                text = dumps(_log(plan)) + "\n"
-            excess = self._excess(text)
+                packed = _Packed.of(_pieces(plan))
+            excess = self._excess(packed)
             if excess <= 1.0 or not (plan.evidence or any(plan.keep)):
-                return text
+                yield from packed.texts()
+                return
             plan = plan.shrink(excess)
 
     def log(self, report: Report) -> Any:
@@ -144,14 +152,45 @@ class SarifFormatter(Formatter):
             limits=self,
         )
 
-    def _excess(self, text: str) -> float:
-        """How many times too big `text` is for GitHub (≤ 1.0 when it fits)."""
-        raw = len(text.encode("utf-8"))
-        if raw <= self.max_gzip_bytes - 1024:
-            return raw / self.max_raw_bytes
-        gzip = zlib.compressobj(6, zlib.DEFLATED, 31)  # the gzip container, zlib's default level
-        gzipped = len(gzip.compress(text.encode("utf-8"))) + len(gzip.flush())
-        return max(gzipped / self.max_gzip_bytes, raw / self.max_raw_bytes)
+    def _excess(self, packed: _Packed) -> float:
+        """How many times too big the file is for GitHub (≤ 1.0 when it fits)."""
+        if packed.raw <= self.max_gzip_bytes - 1024:
+            return packed.raw / self.max_raw_bytes
+        return max(len(packed.gzip) / self.max_gzip_bytes, packed.raw / self.max_raw_bytes)
+
+
+_PIECE = 1 << 20
+"""Bytes of text given back per piece by `_Packed.texts`."""
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A serialized file held gzipped: its size in UTF-8 bytes, and the gzip stream."""
+
+    raw: int
+    gzip: bytes
+
+    @classmethod
+    def of(cls, pieces: Iterable[str]) -> _Packed:
+        """Encode and gzip `pieces` as one stream (zlib's default level, as GitHub measures)."""
+        gzip = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+        raw, out = 0, []
+        for piece in pieces:
+            data = piece.encode("utf-8")
+            raw += len(data)
+            out.append(gzip.compress(data))
+        out.append(gzip.flush())
+        return cls(raw=raw, gzip=b"".join(out))
+
+    def texts(self) -> Iterator[str]:
+        """The text back, about `_PIECE` bytes at a time (a character is never split)."""
+        gunzip = zlib.decompressobj(31)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        data = self.gzip
+        while data:
+            yield decoder.decode(gunzip.decompress(data, _PIECE))
+            data = gunzip.unconsumed_tail
+        yield decoder.decode(gunzip.flush(), final=True)
 
 
 @dataclass(frozen=True)
@@ -202,8 +241,28 @@ class _Plan:
 
 
 def _log(plan: _Plan) -> Any:
+    """The whole log as sarif-om objects (what `SarifFormatter.log` gives)."""
+    runs = []
+    for index in range(len(plan.evaluations)):
+        run, results = _run(plan, index)
+        run.results = list(results)
+        runs.append(run)
+    return _log_object(plan, runs)
+
+
+def _pieces(plan: _Plan) -> Iterator[str]:
+    """The text of `dumps(_log(plan)) + "\n"`, in pieces: each result is built, serialized and
+    let go in turn."""
+    runs = (
+        dumps_streamed(run, "results", ((dumps(r),) for r in results))
+        for run, results in (_run(plan, i) for i in range(len(plan.evaluations)))
+    )
+    yield from dumps_streamed(_log_object(plan, []), "runs", runs)
+    yield "\n"
+
+
+def _log_object(plan: _Plan, runs: list[Any]) -> Any:
     report = plan.report
-    runs = [_run(plan, i) for i in range(len(plan.evaluations))]
     dropped_runs = len(report.evaluations) - len(plan.evaluations)
     properties = bag(
         verdict=report.verdict.value,
@@ -213,7 +272,8 @@ def _log(plan: _Plan) -> Any:
     return SarifLog(runs=runs, version=SARIF_VERSION, schema_uri=SCHEMA_URI, properties=properties)
 
 
-def _run(plan: _Plan, index: int) -> Any:
+def _run(plan: _Plan, index: int) -> tuple[Any, Iterator[Any]]:
+    """Run `index` with an empty `results` list, and its results, built as they are taken."""
     evaluation = plan.evaluations[index]
     result = evaluation.result
     judgements = evaluation.judgements[: plan.keep[index]]
@@ -224,15 +284,16 @@ def _run(plan: _Plan, index: int) -> Any:
     # Only the last run says that runs were left out: GitHub rejects more than 20 (§1.2).
     driver = ToolComponent(name=display(one_line(result.scanner or result.provider)), rules=rules)
     scangate = ToolComponent(name="scangate", version=plan.report.tool_version)
-    return Run(
+    run = Run(
         tool=Tool(driver=driver),
         automation_details=RunAutomationDetails(id=plan.run_ids[index]),
         conversion=Conversion(tool=Tool(driver=scangate)),
         invocations=[_invocation(plan.report, evaluation, trimmed, dropped_runs)],
         original_uri_base_ids={SRCROOT: ArtifactLocation(description=Message(text=_SRCROOT_TEXT))},
-        results=_results(plan, evaluation, judgements, rule_index),
+        results=[],
         properties=_run_properties(plan.report, evaluation, trimmed),
     )
+    return run, _results(plan, evaluation, judgements, rule_index)
 
 
 _SRCROOT_TEXT = (
@@ -329,11 +390,11 @@ def _run_properties(report: Report, evaluation: Evaluation, trimmed: dict[str, A
     counts = {s.label: asdict(c) for s, c in evaluation.counts.items()}
     return bag(
         provider=result.provider,
-        scanId=json_safe(result.scan_id),
-        target=json_safe(result.target),
+        scanId=result.scan_id,
+        target=result.target,
         status=result.status.value,
         completeness=result.completeness,
-        consoleUrl=json_safe(result.console_url) or None,
+        consoleUrl=result.console_url or None,
         verdict=evaluation.verdict.value,
         reasons=[json_safe(r) for r in evaluation.reasons],
         counts=counts,
@@ -447,15 +508,13 @@ def _results(
     evaluation: Evaluation,
     judgements: Iterable[Judgement],
     index: dict[_RuleKey, _RuleRef],
-) -> list[Any]:
+) -> Iterator[Any]:
     seen: Counter[str] = Counter()
-    results = []
     for judgement in judgements:
         finding = judgement.finding
         seen[finding.fingerprint] += 1
         key = (finding.rule_id, finding.severity)
-        results.append(_result(plan, evaluation, judgement, index[key], seen[finding.fingerprint]))
-    return results
+        yield _result(plan, evaluation, judgement, index[key], seen[finding.fingerprint])
 
 
 def _result(
@@ -534,19 +593,19 @@ def _result_properties(judgement: Judgement) -> Any:
     finding = judgement.finding
     state, entry = judgement.baseline_state, judgement.baseline_entry
     return bag(
-        url=json_safe(finding.url),
-        method=json_safe(finding.method),
-        param=json_safe(finding.parameter),
+        url=finding.url,
+        method=finding.method,
+        param=finding.parameter,
         decision=judgement.decision.value,
         reason=json_safe(judgement.reason),
         severity=finding.severity.label,
-        title=json_safe(finding.title),
+        title=finding.title,
         fingerprint=json_safe(finding.fingerprint),
         cvss=finding.cvss,
-        cve=[json_safe(c) for c in finding.cve_ids] or None,
+        cve=list(finding.cve_ids) or None,
         cwe=[f"CWE-{n}" for n in finding.cwe_ids] or None,
-        providerStatus=json_safe(finding.provider_status) or None,
-        consoleUrl=json_safe(finding.console_url) or None,
+        providerStatus=finding.provider_status or None,
+        consoleUrl=finding.console_url or None,
         baseline=state.value if state is not None else None,
         baselineSeverity=entry.severity.label if entry is not None else None,
     )

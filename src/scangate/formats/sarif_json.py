@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,6 +55,11 @@ def _encode(obj: object) -> object:
     return out
 
 
+_ENCODER = json.JSONEncoder(
+    default=_encode, ensure_ascii=False, separators=(",", ":"), check_circular=False
+)
+
+
 def dumps(log: object) -> str:
     """Serialize a sarif-om object tree as compact JSON.
 
@@ -62,9 +67,35 @@ def dumps(log: object) -> str:
     fields equal to their attrs default left out, extra attributes kept. It runs on the C
     encoder with one dict per object, instead of deep-copying every subtree.
     """
-    return json.dumps(
-        log, default=_encode, ensure_ascii=False, separators=(",", ":"), check_circular=False
-    )
+    return _ENCODER.encode(log)
+
+
+def dumps_streamed(obj: object, key: str, items: Iterable[Iterable[str]]) -> Iterator[str]:
+    """`dumps(obj)` in pieces, with the list under JSON key `key` given by `items`.
+
+    Each item of `items` is the pieces of one list element (an object `dumps`ed, or another
+    `dumps_streamed`), so a list of 25,000 results is never one string, and its elements can
+    be built only as they are written. The bytes are those `dumps` writes for `obj` holding
+    the list: compact JSON composes, member by member. `obj`'s own value under `key` must
+    differ from its default (an empty list does), or the key would be left out.
+    """
+    members = _encode(obj)
+    if not isinstance(members, dict) or key not in members:
+        raise ValueError(f"{type(obj).__name__} has no {key!r} member to stream")
+    separator = "{"
+    for name, value in members.items():
+        yield separator + _ENCODER.encode(name) + ":"
+        separator = ","
+        if name != key:
+            yield _ENCODER.encode(value)
+            continue
+        comma = "["
+        for item in items:
+            yield comma
+            yield from item
+            comma = ","
+        yield "]" if comma == "," else "[]"
+    yield "}"
 
 
 @contextmanager

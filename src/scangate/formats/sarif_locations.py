@@ -117,19 +117,20 @@ def web_request(finding: Finding, evidence: bool) -> Any:
     """SARIF §3.46 `webRequest`: target and method, plus the parsed request when kept."""
     if not (finding.method or finding.request):
         return None  # a bare URL (VAddy's console link) is no request
-    method = json_safe(finding.method) or None
-    request = WebRequest(target=json_safe(finding.url) or None, method=method)
+    # Finding text passed `text.model_text` (no lone surrogate): no `json_safe` needed here.
+    method = finding.method or None
+    request = WebRequest(target=finding.url or None, method=method)
     if not evidence or not finding.request:
         return request
     first, headers, body = _parse_http(finding.request)
     match = _REQUEST_LINE.fullmatch(first) if headers is not None else None
     if match is None:
-        request.body = ArtifactContent(text=json_safe(_redact(finding.request)))
+        request.body = ArtifactContent(text=_redact(finding.request))
         return request
     request.method = request.method or match[1]
     request.protocol, request.version = match[3], match[4]
     request.headers = headers or None
-    request.body = ArtifactContent(text=json_safe(body)) if body else None
+    request.body = ArtifactContent(text=body) if body else None
     return request
 
 
@@ -140,19 +141,22 @@ def web_response(finding: Finding) -> Any:
     first, headers, body = _parse_http(finding.response)
     match = _STATUS_LINE.fullmatch(first) if headers is not None else None
     if match is None:
-        return WebResponse(body=ArtifactContent(text=json_safe(_redact(finding.response))))
+        return WebResponse(body=ArtifactContent(text=_redact(finding.response)))
     return WebResponse(
         protocol=match[1],
         version=match[2],
         status_code=int(match[3]),
-        reason_phrase=json_safe(match[4]) if match[4] else None,
+        reason_phrase=match[4] or None,
         headers=headers or None,
-        body=ArtifactContent(text=json_safe(body)) if body else None,
+        body=ArtifactContent(text=body) if body else None,
     )
 
 
 def _parse_http(raw: str) -> tuple[str, dict[str, str] | None, str]:
-    """(start line, headers or None if this is not an HTTP message, body), secrets redacted."""
+    """(start line, headers or None if this is not an HTTP message, body), secrets redacted.
+
+    `raw` is model text (`text.model_text`), which always encodes: nothing to sanitize again.
+    """
     head, _, body = _redact(raw).replace("\r\n", "\n").partition("\n\n")
     first, *lines = head.split("\n")
     headers: dict[str, str] = {}
@@ -161,8 +165,7 @@ def _parse_http(raw: str) -> tuple[str, dict[str, str] | None, str]:
         name = name.strip()
         if not colon or not name or " " in name:
             return first, None, body
-        key = json_safe(name)
-        value = json_safe(value.strip())
+        key, value = name, value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return first.strip(), headers, body
 

@@ -4,11 +4,16 @@ CyberOrigen and CyberSec Pro both issue an access token that lives about an hour
 refreshed a little before it expires (`REFRESH_MARGIN`, at most a tenth of its life), renewed
 once on a 401, and a refresh that fails falls back to a fresh login. The requests themselves
 are each adapter's (form or JSON, where the refresh token travels); this module only decides.
+
+Pages are read a few at a time (`paging.read_pages`), so every decision is taken under one
+lock: a token about to expire is refreshed once, not once per thread, and threads whose
+requests all met a 401 with the same token renew it once and resend with the new one.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 
 import requests
@@ -52,11 +57,18 @@ class TokenLogin:
         self.refresh_token = ""
         self.expires_at = 0.0
         self.lifetime = DEFAULT_TOKEN_LIFE
+        # Reentrant: `login()` and `refresh()` hand their answer to `adopt` while it is held.
+        self._lock = threading.RLock()
+        self._sent = threading.local()
+        """`token`: the access token this thread last sent (see `renew`)."""
 
     def headers(self) -> Mapping[str, str]:
         """`Authorization: Bearer <token>` once logged in (the scheme is case-insensitive,
         RFC 7235, though CyberOrigen's answer says `bearer`)."""
-        return {"Authorization": f"Bearer {self.access}"} if self.access else {}
+        with self._lock:
+            access = self.access
+        self._sent.token = access
+        return {"Authorization": f"Bearer {access}"} if access else {}
 
     def adopt(
         self, access: str, lifetime: float, refresh: str = "", *, now: float | None = None
@@ -66,36 +78,52 @@ class TokenLogin:
 
         A refresh answer without a refresh token keeps the old one.
         """
-        self.access = access
-        self.lifetime = lifetime
-        self.expires_at = (self._clock() if now is None else now) + lifetime
-        if refresh:
-            self.refresh_token = refresh
+        with self._lock:
+            self.access = access
+            self.lifetime = lifetime
+            self.expires_at = (self._clock() if now is None else now) + lifetime
+            if refresh:
+                self.refresh_token = refresh
 
     def ensure(self) -> None:
-        """Make sure a usable token is held before a request."""
-        now = self._clock()
-        if not self.access or (not self._by_refresh_token and now >= self.expires_at):
-            self._login()
-        elif now >= self.expires_at - min(REFRESH_MARGIN, self.lifetime / 10):
-            self.refresh_or_login(now)
+        """Make sure a usable token is held before a request.
+
+        Threads arriving while another logs in or refreshes wait for it and use its token.
+        """
+        with self._lock:
+            now = self._clock()
+            if not self.access or (not self._by_refresh_token and now >= self.expires_at):
+                self._login()
+            elif now >= self.expires_at - min(REFRESH_MARGIN, self.lifetime / 10):
+                self.refresh_or_login(now)
 
     def renew(self) -> bool:
-        """`HttpContract.renew`: after a 401, refresh the token (or log in again); resend."""
-        self.refresh_or_login(self._clock())
-        return True
+        """`HttpContract.renew`: after a 401, refresh the token (or log in again); resend.
+
+        When another thread has renewed the token since this one sent its request, the
+        request is only resent, with the new token: one 401 wave costs one renewal.
+        """
+        with self._lock:
+            sent = getattr(self._sent, "token", None)
+            if sent is not None and self.access and sent != self.access:
+                return True
+            self.refresh_or_login(self._clock())
+            return True
 
     def refresh_or_login(self, now: float) -> None:
         """Refresh when that is possible, else (or when the refresh fails) log in again."""
-        if not self._can_refresh(now):
-            self._login()
-            return
-        try:
-            self._refresh()
-        except ProviderError as exc:
-            logger.info("%s token refresh failed (%s); logging in again", self.vendor, exc.message)
-            self.refresh_token = ""
-            self._login()
+        with self._lock:
+            if not self._can_refresh(now):
+                self._login()
+                return
+            try:
+                self._refresh()
+            except ProviderError as exc:
+                logger.info(
+                    "%s token refresh failed (%s); logging in again", self.vendor, exc.message
+                )
+                self.refresh_token = ""
+                self._login()
 
     def _can_refresh(self, now: float) -> bool:
         if self._by_refresh_token:

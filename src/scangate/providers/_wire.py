@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -220,3 +220,98 @@ def parallel_map(fn: Callable[[T], R], inputs: Sequence[T], workers: int) -> lis
     if errors:
         raise errors[0]
     return results
+
+
+WAKE = 0.25
+"""Longest single wait of the main thread for a worker (seconds): signals are handled between."""
+
+
+def ordered_map(
+    fn: Callable[[T], R],
+    inputs: Iterable[T],
+    workers: int,
+    *,
+    admit: Callable[[int], bool] | None = None,
+    ahead: int | None = None,
+) -> Generator[R, None, None]:
+    """`fn(item)` for each of `inputs`, `workers` at a time, yielded lazily in input order.
+
+    Unlike `parallel_map` it holds no more than `ahead` results (default twice `workers`)
+    beyond the one the caller is at, counting the calls running: a list of a thousand pages is
+    read in a bounded window, not kept whole. Before each call `admit(running)` says whether
+    one more may start beside `running` calls (a request budget running short); none running
+    always may, so a refusing `admit` means one at a time, never a stall.
+
+    An error is raised when its turn comes (what came before it is yielded first), and no new
+    call starts after it. Closing the iterator (the caller stops or raises) stops handing out
+    work; calls still running end in their daemon threads and their results are dropped.
+    Daemon threads and short waits for the reasons `parallel_map` gives.
+    """
+    limit = max(1, workers)
+    window = max(limit, ahead if ahead is not None else 2 * limit)
+    source = iter(inputs)
+    done: dict[int, tuple[bool, Any]] = {}
+    """Index to (succeeded, result or error), until yielded."""
+    state = {"next": 0, "running": 0, "wanted": 0, "over": False}
+    """`next` index to hand out, calls `running`, index the caller `wanted` next, and `over`:
+    no more work is handed out (inputs exhausted, an error, or the caller gone)."""
+    ready = threading.Condition()
+
+    def claim() -> tuple[int, T] | None:
+        """The next index and item this worker may call, waiting for room; None: stop."""
+        with ready:
+            while not state["over"]:
+                full = state["next"] - state["wanted"] >= window
+                refused = state["running"] > 0 and (
+                    state["running"] >= limit or (admit is not None and not admit(state["running"]))
+                )
+                if full or refused:
+                    ready.wait(WAKE)  # woken when a call ends or the caller takes a result
+                    continue
+                try:
+                    item = next(source)
+                except StopIteration:
+                    state["over"] = True
+                    ready.notify_all()
+                    return None
+                index = state["next"]
+                state["next"] += 1
+                state["running"] += 1
+                return index, item
+            return None
+
+    def work() -> None:
+        while (claimed := claim()) is not None:
+            index, item = claimed
+            try:
+                outcome: tuple[bool, Any] = (True, fn(item))
+            except BaseException as exc:  # handed to the caller in its turn, whatever it is
+                outcome = (False, exc)
+            with ready:
+                done[index] = outcome
+                state["running"] -= 1
+                state["over"] = state["over"] or not outcome[0]
+                ready.notify_all()
+
+    threads = [
+        threading.Thread(target=work, name=f"scangate-fetch-{n}", daemon=True) for n in range(limit)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while True:
+            with ready:
+                while state["wanted"] not in done:
+                    if state["over"] and state["wanted"] >= state["next"]:
+                        return  # every call handed out has been yielded
+                    ready.wait(WAKE)
+                succeeded, value = done.pop(state["wanted"])
+                state["wanted"] += 1
+                ready.notify_all()
+            if not succeeded:
+                raise value
+            yield value
+    finally:
+        with ready:
+            state["over"] = True
+            ready.notify_all()

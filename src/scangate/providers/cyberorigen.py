@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar
@@ -28,7 +29,14 @@ from scangate.model.settings import ProviderSettings
 from scangate.providers import _wire as wire
 from scangate.providers._login import DEFAULT_TOKEN_LIFE, TokenLogin, key_or_login, login_refused
 from scangate.providers.interface import Capabilities, CredentialSpec, Provider, StartAttempt
-from scangate.providers.paging import PageGuard, by_severity, last_page, shortfall
+from scangate.providers.paging import (
+    PageGuard,
+    RateRoom,
+    by_severity,
+    last_page,
+    read_pages,
+    shortfall,
+)
 from scangate.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -267,38 +275,66 @@ class CyberOrigenProvider(Provider, registered="cyberorigen"):
         return self._ref(min(found, key=lambda pair: pair[0])[1], attempt.target)
 
     def _scans(self, filters: Mapping[str, str]) -> list[Mapping[str, Any]]:
-        items, _ = self._paged("scans", filters)
-        return [item for item in items if isinstance(item, Mapping)]
+        items: list[Mapping[str, Any]] = []
+        self._paged(
+            "scans",
+            filters,
+            lambda batch: items.extend(item for item in batch if isinstance(item, Mapping)),
+        )
+        return items
 
-    def _paged(self, path: str, params: Mapping[str, str]) -> tuple[list[Any], int | None]:
-        """Every item of a paged list (objects or not), and the `total` it announced.
+    def _paged(
+        self, path: str, params: Mapping[str, str], take: Callable[[list[Any]], None]
+    ) -> tuple[int, int | None]:
+        """Hand every item of a paged list (objects or not) to `take`, a page at a time; return
+        how many were handed over and the `total` the list announced.
 
         Paging reads to CyberOrigen's own end (fact sheet "list & pagination"): an empty page,
         or the announced `total` reached and the announced last page read, or, with neither
         announced, a short page. An item seen on an earlier page is not listed twice. A page
         repeating the one before or bringing only items already read (a server ignoring
         `page`), or far more pages than announced, raises `PagingError` (exit 3).
+
+        The pages page 1 announces are read a few at a time within the request budget
+        (`paging.read_pages`), and checked and handed over in page order; only the ids of
+        the items read are kept, so a 100,000-finding list is never held raw.
         """
-        items: list[Any] = []
         seen: set[str] = set()
         guard = PageGuard(self.display_name, path, PER_PAGE)
-        page = 0
-        while True:
-            page += 1
-            body = self._call("GET", path, params={**params, "page": page, "per_page": PER_PAGE})
-            batch, total, pages = _page_parts(body, path)
-            guard.page(
-                tuple(_item_id(item) or repr(item) for item in batch), total=total, pages=pages
-            )
-            if not batch:
-                return items, total
-            fresh = [item for item in batch if not _item_id(item) or _item_id(item) not in seen]
-            if not fresh:
-                guard.repeated()
-            seen.update(_item_id(item) for item in fresh if _item_id(item))
-            items.extend(fresh)
-            if last_page(page, len(batch), len(items), total, pages, PER_PAGE):
-                return items, total
+        read = 0
+
+        def fetch(page: int) -> tuple[list[Any], int | None, int | None]:
+            query = {**params, "page": page, "per_page": PER_PAGE}
+            return _page_parts(self._call("GET", path, params=query), path)
+
+        pages = read_pages(
+            fetch,
+            lambda parts: guard.announced(parts[1], parts[2]),
+            admit=RateRoom(self.http.rate_state, self.http.clock),
+        )
+        with closing(pages):
+            for page, (batch, total, count) in pages:
+                ids = [_item_id(item) for item in batch]
+                guard.page(
+                    tuple(found or repr(item) for found, item in zip(ids, batch, strict=True)),
+                    total=total,
+                    pages=count,
+                )
+                if not batch:
+                    return read, total
+                fresh = [
+                    item
+                    for found, item in zip(ids, batch, strict=True)
+                    if not found or found not in seen
+                ]
+                if not fresh:
+                    guard.repeated()
+                seen.update(found for found in ids if found)
+                read += len(fresh)
+                take(fresh)
+                if last_page(page, len(batch), read, total, count, PER_PAGE):
+                    return read, total
+        raise AssertionError("unreachable: `read_pages` never ends by itself")
 
     # One scan (fact sheet "POST /api/v1/scans", "GET /api/v1/scans/{id}").
 
@@ -386,8 +422,10 @@ class CyberOrigenProvider(Provider, registered="cyberorigen"):
         )
         if estimate and estimate > elapsed:
             return estimate - elapsed
-        if progress and 0 < progress < 100 and elapsed > 0:
-            return elapsed * (100 - progress) / progress
+        # No ETA made up from the percentage: the poll schedule extrapolates `progress` itself,
+        # with the tolerance a percentage has (2 % of a minute-old scan says little), whereas
+        # an ETA is trusted to a share of the scan, and a made-up one from an early 1-2 % sent
+        # a whole minute's sleep past a 3-second scan's end.
         return None
 
     # Results (fact sheet "GET /api/v1/scans/{id}/findings").
@@ -415,16 +453,22 @@ class CyberOrigenProvider(Provider, registered="cyberorigen"):
     ) -> tuple[list[Finding], dict[str, str], str]:
         """The findings, notes for the report, and how they fall short of the announced counts."""
         path = f"scans/{quote(scan.scan_id, safe='')}/findings"
+        findings: list[Finding] = []
+
+        def take(batch: list[Any]) -> None:
+            # Mapped as each page arrives: its raw items are dropped with the page.
+            mapped = (self._finding(item, scan) for item in batch)
+            findings.extend(finding for finding in mapped if finding is not None)
+
         # NOTE: paging is INFERRED (the findings answer documents only `items` + `total`).
-        items, total = self._paged(path, {})
-        findings = [f for f in (self._finding(item, scan) for item in items) if f is not None]
-        notes = {"findings_reported": str(total if total is not None else len(items))}
-        if len(findings) < len(items):
-            notes["findings_skipped"] = str(len(items) - len(findings))
+        listed, total = self._paged(path, {}, take)
+        notes = {"findings_reported": str(total if total is not None else listed)}
+        if len(findings) < listed:
+            notes["findings_skipped"] = str(listed - len(findings))
         short = shortfall(
             self.display_name,
             _announced(details, total, findings),
-            unreadable=len(items) - len(findings),
+            unreadable=listed - len(findings),
         )
         if short:
             logger.warning("CyberOrigen scan %s: %s", scan.scan_id, short)

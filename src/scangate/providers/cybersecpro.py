@@ -32,7 +32,14 @@ from scangate.providers import _wire as wire
 from scangate.providers import cybersecpro_wire as answers
 from scangate.providers._login import TokenLogin, key_or_login, login_refused
 from scangate.providers.cybersecpro_pacing import PLANS, Pacer
-from scangate.providers.interface import Capabilities, CredentialSpec, Provider, StartAttempt
+from scangate.providers.interface import (
+    Capabilities,
+    CredentialSpec,
+    Provider,
+    ScanHistory,
+    StartAttempt,
+    duration_between,
+)
 from scangate.providers.paging import PageGuard, shortfall
 from scangate.text import one_line
 
@@ -139,6 +146,9 @@ class CyberSecProProvider(Provider, registered="cybersecpro"):
         )
         self._details: dict[str, Mapping[str, Any]] = {}
         self._listing: tuple[str, float, list[Mapping[str, Any]]] | None = None
+        self._past: tuple[str, list[Mapping[str, Any]]] | None = None
+        """`find_running`'s whole listing, kept for `expected_duration` (scans that ended then
+        stay ended: the listing is history whatever its age)."""
         # Without `plan`, assume the smallest budget the credentials allow: API keys need the
         # professional plan (fact sheet "Basics"), any plan can log in.
         default_plan = "professional" if self._api_key else "trial"
@@ -298,7 +308,32 @@ class CyberSecProProvider(Provider, registered="cybersecpro"):
                     return self._ref(item, target)
             items.extend(page)
         self._listing = (host, self.now(), items)  # the whole list: known_scans reuses it
+        self._past = (host, items)
         return None
+
+    def expected_duration(self, target: str) -> ScanHistory | None:
+        """See `Provider.expected_duration`: the host's completed scans in the scan list.
+
+        List items are detail objects with `duration_seconds`, or `started_at`/`completed_at`
+        (fact sheet "Detail", "List"). The listing `find_running` made is used when there is
+        one; otherwise one page of 100, the newest, is read: on the Trial plan (10 requests a
+        minute, fact sheet "Rate limits") history must not cost more than that one request.
+        """
+        host = wire.normalize_host(target)
+        if self._past is not None and self._past[0] == host:
+            items = self._past[1]
+        else:
+            params = {"page": 1, "per_page": answers.LIST_SIZE, "sort": "created_at"}
+            items = answers.list_page(
+                self._call("GET", "scans", params={**params, "order": "desc"})
+            )[0]
+        durations = [
+            seconds
+            for item in items
+            if _same_host(item, host) and wire.text(item.get("status")).lower() == "completed"
+            if (seconds := _duration(item)) is not None
+        ]
+        return ScanHistory(tuple(durations), source="CyberSec Pro scan list")
 
     def known_scans(self, target: str) -> frozenset[str]:
         """See `Provider.known_scans`: recent scans of the same host.
@@ -541,6 +576,19 @@ def _start_refused(exc: ProviderError) -> ProviderError:
     }
     hint = next((text for key, text in hints.items() if key in message), exc.hint)
     return type(exc)(message, hint=hint)
+
+
+def _duration(item: Mapping[str, Any]) -> float | None:
+    """A scan's run time: `duration_seconds`, else from `started_at` to `completed_at`.
+
+    The implementation's times carry no zone and mean UTC (fact sheet "Detail").
+    """
+    seconds = wire.number(item.get("duration_seconds"))
+    if seconds is not None and seconds > 0:
+        return seconds
+    return duration_between(
+        wire.iso_time(item.get("started_at")), wire.iso_time(item.get("completed_at"))
+    )
 
 
 def _same_host(item: Mapping[str, Any], host: str) -> bool:

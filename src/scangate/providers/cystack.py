@@ -24,7 +24,14 @@ from scangate.model.settings import ProviderSettings
 from scangate.providers import _wire as wire
 from scangate.providers import cystack_wire as answers
 from scangate.providers.cystack_wire import LIVE
-from scangate.providers.interface import Capabilities, CredentialSpec, Provider, StartAttempt
+from scangate.providers.interface import (
+    Capabilities,
+    CredentialSpec,
+    Provider,
+    ScanHistory,
+    StartAttempt,
+    duration_between,
+)
 from scangate.providers.paging import PageGuard, shortfall
 from scangate.text import one_line
 
@@ -37,6 +44,8 @@ DETAIL_WORKERS = 6
 """Vulnerability details fetched at once; below `requests`' pool of 10 connections per host."""
 PAGE_SIZE = 10
 """Results per page, fixed (fact sheet "Pagination")."""
+HISTORY_SCANS = 3
+"""Past scans whose details are read for their duration (each detail is one request)."""
 START_SKEW = 300.0
 """Seconds of clock difference allowed when matching a scan to a start attempt."""
 ENDING = "Stopping"
@@ -275,6 +284,29 @@ class CyStackProvider(Provider, registered="cystack"):
             if answers.started_by(detail, attempt.marker, since):
                 return self._ref(scan_id, attempt.target, resolved, detail.get("start_time"))
         return None
+
+    def expected_duration(self, target: str) -> ScanHistory | None:
+        """See `Provider.expected_duration`: the target's newest `Stopped` scans.
+
+        The list gives only a start time (`HH:MM:SS DD/MM/YYYY`); the detail has epoch
+        `start_time` and `stop_time` (fact sheet "GET /scans", "GET /scans/{scan_id}"), so
+        the details of the newest `HISTORY_SCANS` are read. A user's stop looks like a natural
+        finish (fact sheet "Scan status model"): the schedule's median absorbs one such scan.
+        """
+        resolved = self._resolve(target)
+        items = self._scans(
+            resolved, {"status": "Stopped", "ordering": "-start_time"}, first_page_only=True
+        )
+        durations = []
+        for item in items[:HISTORY_SCANS]:
+            detail = self._scan(answers.href_id(item))
+            seconds = duration_between(
+                answers.parse_time(detail.get("start_time")),
+                answers.parse_time(detail.get("stop_time")),
+            )
+            if seconds is not None:
+                durations.append(seconds)
+        return ScanHistory(tuple(durations), source=f"CyStack target {resolved.id}")
 
     def _ref(self, scan_id: str, target: str, resolved: Target, started: Any) -> ScanRef:
         extra = {"target_id": resolved.id, "address": resolved.address}

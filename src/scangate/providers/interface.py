@@ -82,6 +82,27 @@ class StartAttempt:
     """Scans for the target that existed before the attempt."""
 
 
+@dataclass(frozen=True)
+class ScanHistory:
+    """How long a target's past finished scans took: the poll schedule's first estimate.
+
+    `durations` are seconds, newest first, of scans that ran to their end (cancelled ones left
+    out where the provider tells them apart); the schedule takes their median and drops odd
+    ones (`scangate.polling.typical_duration`). `source` names where they came from, for logs.
+    """
+
+    durations: tuple[float, ...]
+    source: str = ""
+
+
+def duration_between(start: datetime | None, end: datetime | None) -> float | None:
+    """Seconds from `start` to `end`; None when either is missing or the end is not after it."""
+    if start is None or end is None:
+        return None
+    seconds = (end - start).total_seconds()
+    return seconds if seconds > 0 else None
+
+
 class Provider(ABC):
     """A scanner adapter. Subclasses normalize wire JSON into `scangate.model` values.
 
@@ -302,6 +323,15 @@ class Provider(ABC):
     @abstractmethod
     def cancel(self, scan: ScanRef, progress: ScanProgress | None) -> None:
         """Cancel or stop the remote scan (the right call for its last known state)."""
+
+    def expected_duration(self, target: str) -> ScanHistory | None:
+        """The durations of `target`'s past finished scans, from the provider's own lists.
+
+        Optional (default: None, no history). Asked once per scan waited for; a failure is
+        logged and the wait goes on without it, so it must not cost more than a request or
+        a few (every request counts against a plan's budget).
+        """
+        return None
 
     def attach(self, scan_id: str, target: str) -> ScanRef:
         """Return a handle on an existing scan by id (`scangate wait --scan-id`)."""

@@ -6,6 +6,10 @@ cap that stops early hides whatever lies beyond it. A server that would keep a r
 forever (a `next` seen before, a page equal to the one before, far more pages than it
 announced) ends the read with a `PagingError` naming the cause, never a quietly short list.
 
+Once the first page has said how long a list is, `read_pages` reads the pages it announced a
+few at a time (`PAGE_WORKERS`), within the provider's request budget (`RateRoom`), and hands
+them over in page order, so the loop checks above see the same pages in the same order.
+
 `shortfall` then compares what a provider announced (totals, per-severity or per-category
 counts) with what was fetched; a result that falls short is incomplete (`ScanResult.shortfall`).
 """
@@ -14,13 +18,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Generator, Hashable, Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from scangate.errors import UnexpectedResponseError
 from scangate.model import Finding, Severity
+from scangate.polling import PollPolicy
+from scangate.providers import _wire as wire
+from scangate.ratelimit import RateLimitState
 from scangate.text import one_line
+
+P = TypeVar("P")
 
 PAGE_MARGIN = 5
 """Pages tolerated beyond the count a provider announced (it may grow while a scan runs)."""
@@ -30,6 +40,13 @@ beyond any real list (a million items at 100 a page), reached only by a server t
 ends or keeps announcing more."""
 SHORTFALL_PARTS = 5
 """Disagreeing counts named in one shortfall; the rest are summed up."""
+PAGE_WORKERS = 4
+"""Pages of one list read at once: enough to hide a provider's latency (20 ms a page is 20 s
+over a thousand pages, one after another), few enough to be a polite client; within
+`http_retry.POOL_SIZE`, so that every worker keeps its own connection."""
+RATE_RESERVE = PollPolicy.rate_reserve
+"""`X-RateLimit-Remaining` requests the concurrent reads leave to the poller and the cancel
+(the same reserve the poll schedule keeps)."""
 
 
 class PagingError(UnexpectedResponseError):
@@ -162,3 +179,61 @@ def last_page(
     if total is None and pages is None:
         return size < page_size
     return (total is None or read >= total) and (pages is None or page >= pages)
+
+
+@dataclass(frozen=True)
+class RateRoom:
+    """Whether one more page request may go out beside those running, within the budget.
+
+    One more goes out while `X-RateLimit-Remaining` leaves the running ones and `reserve`
+    untouched, and no `Retry-After` holds; otherwise pages are read one at a time (see
+    `wire.ordered_map`) and the HTTP client's own waiting (for `Retry-After` or the window's
+    reset) paces them, so a short budget costs at most one refused request, never a burst.
+    """
+
+    rate: Callable[[], RateLimitState]
+    """A consistent copy of what the provider last said (`HttpClient.rate_state`)."""
+    clock: Callable[[], float]
+    """Wall-clock epoch seconds (the client's clock), for `Retry-After`."""
+    reserve: int = RATE_RESERVE
+
+    def __call__(self, running: int) -> bool:
+        """True when a request may start beside `running` ones."""
+        state = self.rate()
+        if state.held_for(self.clock()) > 0:
+            return False
+        if state.remaining is None:
+            return True  # a provider without the headers: `PAGE_WORKERS` is the only bound
+        reserve = self.reserve
+        if state.limit:
+            # As the poll schedule does: a 10-a-window plan cannot keep 5 back.
+            reserve = min(reserve, max(1, state.limit // 5))
+        return state.remaining - running > reserve
+
+
+def read_pages(
+    fetch: Callable[[int], P],
+    announced: Callable[[P], int | None],
+    *,
+    workers: int = PAGE_WORKERS,
+    admit: Callable[[int], bool] | None = None,
+) -> Generator[tuple[int, P], None, None]:
+    """(page number, page) from page 1 on, in order, for as long as the caller asks.
+
+    Page 1 is read alone; the pages it `announced` (a count of pages, None when unknown) are
+    then read up to `workers` at a time, `admit` permitting (a `RateRoom`), and the pages past
+    them one at a time, as a list that grew while it was read needs. The caller ends the read
+    (the list's end, a `PageGuard` failure) by closing the iterator or leaving its loop: at
+    most a window of pages read ahead is wasted.
+    """
+    first = fetch(1)
+    yield 1, first
+    last = min(announced(first) or 1, UNANNOUNCED_PAGES + PAGE_MARGIN + 1)
+    if last > 1:
+        window = wire.ordered_map(fetch, range(2, last + 1), workers, admit=admit)
+        with closing(window):
+            yield from zip(range(2, last + 1), window, strict=False)
+    page = max(last, 1)
+    while True:
+        page += 1
+        yield page, fetch(page)

@@ -26,7 +26,14 @@ from scangate.model import CountSummary, Finding, ScanId, ScanResult, ScanStatus
 from scangate.model.scans import ScanProgress, ScanRef
 from scangate.model.settings import ProviderSettings
 from scangate.providers import _wire as wire
-from scangate.providers.interface import Capabilities, CredentialSpec, Provider, StartAttempt
+from scangate.providers.interface import (
+    Capabilities,
+    CredentialSpec,
+    Provider,
+    ScanHistory,
+    StartAttempt,
+    duration_between,
+)
 from scangate.providers.paging import PageGuard, shortfall
 from scangate.text import one_line
 
@@ -104,6 +111,12 @@ class VAddyProvider(Provider, registered="vaddy"):
                 "type": "string",
                 "minLength": 1,
                 "description": "scan with the newest recorded crawl carrying this label",
+            },
+            "project_number": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "the project's number in the console URL (not project_id); "
+                "lets scangate time its polls by the project's past scans",
             },
             "scan_type": {
                 "type": "array",
@@ -361,6 +374,30 @@ class VAddyProvider(Provider, registered="vaddy"):
         if running > 0:
             return ScanProgress(status=ScanStatus.RUNNING, raw_status=raw)
         return ScanProgress(status=ScanStatus.COMPLETED, raw_status=raw, message="project free")
+
+    def expected_duration(self, target: str) -> ScanHistory | None:
+        """See `Provider.expected_duration`: the project's last 20 finished scans.
+
+        `scan/results/list` takes the console's numeric `project_number`, not the `project_id`
+        that is `scan.target` (fact sheet "Other v2 endpoints"); without the option there is
+        no history. `Cancel` items are left out: a cancelled scan says nothing of how long a
+        whole one takes.
+        """
+        number = self.options.get("project_number")
+        if not isinstance(number, int) or isinstance(number, bool):
+            return None
+        body = self._get("scan/results/list", {"project_number": str(number)})
+        durations = []
+        for item in wire.objects(body.get("items")):
+            if wire.text(item.get("status")).lower() != "complete":
+                continue
+            zone = _zone(item.get("time_zone"))
+            seconds = duration_between(
+                _time(item.get("start_time"), zone), _time(item.get("end_time"), zone)
+            )
+            if seconds is not None:
+                durations.append(seconds)
+        return ScanHistory(tuple(durations), source=f"VAddy project number {number}")
 
     # Results: counts only (fact sheet "Severity / findings", design §9 "Count-only providers").
 

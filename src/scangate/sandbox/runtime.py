@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -134,6 +135,14 @@ class Emulator(ABC):
         """Expire the login token `request` used; False when it used none (API keys)."""
         return False
 
+    def latency(self, request: Request) -> float:
+        """Real seconds to hold `request`'s answer back (a network's delay); default none.
+
+        The server waits them out after `dispatch` returns, outside `lock`, so that requests
+        sent at once are delayed at once, as over a real network.
+        """
+        return 0.0
+
     def fault_response(self, fault: Fault, request: Request) -> Response | None:
         """The answer for a fault injected before the handler; None skips the fault."""
         if fault.kind == "5xx":
@@ -252,6 +261,7 @@ class EmulatorServer:
 
         `arrived` is the emulator clock's reading when the request came in.
         """
+        began = time.perf_counter()
         match = self.emulator.router.resolve(request.method, request.path)
         if isinstance(match, int):
             request = replace(request, category="unrouted")
@@ -262,8 +272,18 @@ class EmulatorServer:
             request = replace(request, category=route.category_for(request))
             answer = partial(self.emulator.dispatch, route, request)
         outcome = self._apply(self._faults.next(request.category), request, answer)
-        self._record(request, outcome, arrived)
+        if outcome.response is not None:
+            # Outside the emulator's lock (`dispatch` has returned): delays overlap.
+            self.wait_stopping(self._guarded_latency(request))
+        self._record(request, outcome, arrived, (began, time.perf_counter()))
         return outcome
+
+    def _guarded_latency(self, request: Request) -> float:
+        try:
+            return max(0.0, self.emulator.latency(request))
+        except Exception:  # an emulator bug must not cost the client its answer
+            self.errors.append(traceback.format_exc())
+            return 0.0
 
     def _apply(
         self, fault: Fault | None, request: Request, answer: Callable[[], Response]
@@ -294,8 +314,11 @@ class EmulatorServer:
     def _finish(self, request: Request, response: Response) -> Response:
         return self._guarded(lambda: self.emulator.finalize(request, response))
 
-    def _record(self, request: Request, outcome: Outcome, arrived: float) -> None:
+    def _record(
+        self, request: Request, outcome: Outcome, arrived: float, span: tuple[float, float]
+    ) -> None:
         entry = LogEntry(
+            span=span,
             time=arrived,
             method=request.method,
             path=request.path,

@@ -208,6 +208,10 @@ class LogEntry:
     """The status sent, or None when the connection was dropped or left hanging."""
     fault: str | None
     """The kind of fault injected into this request, if any."""
+    span: tuple[float, float] = (0.0, 0.0)
+    """Real `time.perf_counter()` readings when serving began and when the answer was ready
+    (latency included): whatever the emulator clock, they tell requests served at once apart
+    from requests served one after another."""
 
     def json(self) -> Any:
         """The request body parsed as JSON."""

@@ -45,7 +45,15 @@ from scangate.sandbox.wire import (
 RATE_WINDOW = 3600.0
 """[FS] "Rate limits": the headers describe the hourly window (INFERRED there)."""
 OPTIONS = frozenset(
-    {"plan", "used_this_month", "token_lifetime", "rate_limit", "unlisted", "ignore_page"}
+    {
+        "plan",
+        "used_this_month",
+        "token_lifetime",
+        "rate_limit",
+        "unlisted",
+        "ignore_page",
+        "latency",
+    }
 )
 """Keys a scenario's `options.cyberorigen` block may set."""
 
@@ -71,13 +79,16 @@ class CyberOrigenEmulator(Emulator):
         token_lifetime: float | None = None,
         rate_limit: int | None = None,
         api_keys: Mapping[str, frozenset[str]] | None = None,
+        latency: float | None = None,
     ) -> None:
         """Create a new `CyberOrigenEmulator` playing `scenario`.
 
         Keyword arguments override the scenario's `options.cyberorigen` block: `plan`
         (`startup`, `professional` (default) or `enterprise`), `used_this_month` (scans already
         used), `token_lifetime` (seconds), `rate_limit` (requests per hour instead of the
-        plan's) and `api_keys` (key to permissions). Two broken servers are scenario options
+        plan's), `api_keys` (key to permissions) and `latency` (real seconds every answer but
+        the health check is held back, as a network far away would: 0.02 makes a thousand pages
+        read one after another take 20 s). Two broken servers are scenario options
         only: `unlisted: N` leaves the last N findings off the pages while `total` and the
         scan's counts still include them, and `ignore_page: true` answers page 1 to every page.
         """
@@ -90,6 +101,7 @@ class CyberOrigenEmulator(Emulator):
         self.rate_limit = int(options.get("rate_limit", rate_limit, self.plan.requests_per_hour))
         self.unlisted = options.count("unlisted", options.get("unlisted", default=0))
         self.ignore_page = options.get("ignore_page", default=False) is True
+        self.delay = options.seconds("latency", options.get("latency", latency, 0.0))
         self.accounts = Accounts(
             plan=self.plan,
             clock=clock or SystemClock(),
@@ -180,6 +192,11 @@ class CyberOrigenEmulator(Emulator):
         """Expire every login token when `request` used one (the `token-expiry` fault)."""
         with self.lock:
             return self.accounts.expire(request)
+
+    def latency(self, request: Request) -> float:
+        """See `Emulator.latency`: the `latency` option on every answer but the health check
+        (a liveness probe the sandbox's own start-up may use)."""
+        return 0.0 if request.category == "health" else self.delay
 
     def _throttle(self) -> None:
         now = self.clock.monotonic()
@@ -333,16 +350,25 @@ class CyberOrigenEmulator(Emulator):
         severity = request.choice_arg("severity", SEVERITIES)
         status = request.choice_arg("status", FINDING_STATUSES)
         page, per_page = _paging(request)
-        items = [
-            finding
-            for finding in scan.found(self.clock.monotonic())
-            if severity in (None, finding["severity"]) and status in (None, finding["status"])
-        ]
-        listed = items[: max(0, len(items) - self.unlisted)]
         page = 1 if self.ignore_page else page
+        start = (page - 1) * per_page
+        now = self.clock.monotonic()
+        if severity is None and status is None:
+            # Unfiltered (a client reading every finding): count and slice, never list all,
+            # so each of a 100,000-finding scan's thousand pages costs one page.
+            total = scan.detected(now)
+            listed = max(0, total - self.unlisted)
+            page_items = scan.bodies(min(start, listed), min(start + per_page, listed))
+        else:
+            items = [
+                finding
+                for finding in scan.found(now)
+                if severity in (None, finding["severity"]) and status in (None, finding["status"])
+            ]
+            total = len(items)
+            page_items = items[: max(0, total - self.unlisted)][start : start + per_page]
         # Only `items` and `total` are documented; page/per_page are INFERRED [FS] "findings".
-        page_items = listed[(page - 1) * per_page : page * per_page]
-        return respond(200, {"items": page_items, "total": len(items)})
+        return respond(200, {"items": page_items, "total": total})
 
     def _schedule_list(self, request: Request) -> Response:
         self._require_schedules()

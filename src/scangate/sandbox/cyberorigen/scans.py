@@ -216,9 +216,16 @@ class ScanRecord:
         Planted in detection order, so the detected ones are a prefix: found by bisection,
         which keeps a page of a 20,000-finding scan cheap.
         """
+        return [planted.body for planted in self.findings[: self.detected(now)]]
+
+    def detected(self, now: float) -> int:
+        """How many findings are detected by `now` (they are a prefix of `findings`)."""
         elapsed = self.state(now).elapsed
-        detected = bisect_right(self.findings, elapsed, key=lambda planted: planted.offset)
-        return [planted.body for planted in self.findings[:detected]]
+        return bisect_right(self.findings, elapsed, key=lambda planted: planted.offset)
+
+    def bodies(self, start: int, stop: int) -> list[Mapping[str, Any]]:
+        """The wire JSON of findings `start` to `stop` (a page), without listing the rest."""
+        return [planted.body for planted in self.findings[start:stop]]
 
     def summary(self, now: float) -> dict[str, Any]:
         """A list item (the fact sheet's `GET /scans` item fields)."""

@@ -30,7 +30,10 @@ from scangate.sandbox.wire import BadRequest, Rejected, Request, Response, Route
 
 SHAPES = ("documented", "implementation")
 OPTIONS = frozenset(
-    {"shape", "plan", "token_lifetime", "result_error", "minute", "daily_scans", "unlisted"}
+    {
+        *("shape", "plan", "token_lifetime", "result_error", "minute", "daily_scans"),
+        *("unlisted", "history"),
+    }
 )
 """Keys a scenario's `options.cybersecpro` block may set (`unlisted: N`: see `_unlist`)."""
 DEFAULT_PLAN = "professional"
@@ -76,7 +79,9 @@ class CyberSecProEmulator(Emulator):
         (the plan's requests and burst refill, 5 starts, 5 login attempts, the implementation's
         `Retry-After: 60`), keeping each count per minute: many jobs on one account can then be
         tested in seconds at the plan's ratios. `daily_scans` replaces the plan's daily scan
-        limit (the trial's 3).
+        limit (the trial's 3). Scenario option only: `history: [{duration: 1800}, {duration:
+        60, status: cancelled}, ...]` seeds ended scans of `staging.example.com` (or an entry's
+        `target`), newest first, one ending each hour before the emulator started.
         """
         options = EmulatorOptions(scenario, self.provider, OPTIONS)
         self.unlisted = options.count("unlisted", options.get("unlisted", default=0))
@@ -106,6 +111,24 @@ class CyberSecProEmulator(Emulator):
         self.starts = StartLimits(self.plan, base_clock, window=self.minute, daily=daily)
         self._scans: dict[str, ScanRecord] = {}
         super().__init__(scenario, clock=base_clock)
+        for index, entry in enumerate(_past_scans(options)):
+            self._seed_past(index, *entry)
+
+    def _seed_past(self, index: int, seconds: float, final: str, target: str) -> None:
+        """A scan of `target` that ran `seconds` and ended `index + 1` hours ago."""
+        ago = 3600.0 * (index + 1) + seconds
+        scan = ScanRecord.create(
+            documented=self.documented,
+            target=target,
+            tool="nuclei",
+            parameters={},
+            times=(self.clock.monotonic() - ago, self.clock.time() - ago),
+            duration=seconds,
+            final=(final, 100 if final == "completed" else 0),
+            findings=(),
+            owner=(self.accounts.user_id, self.accounts.org_id),
+        )
+        self._scans[scan.id] = scan
 
     @property
     def documented(self) -> bool:
@@ -286,6 +309,23 @@ class CyberSecProEmulator(Emulator):
         pages = math.ceil(len(scans) / per_page)
         pagination = {"page": page, "per_page": per_page, "total": len(scans), "total_pages": pages}
         return respond(200, {"data": items, "pagination": pagination})
+
+
+def _past_scans(options: EmulatorOptions) -> list[tuple[float, str, str]]:
+    """The scenario's `history` as (seconds, end state, target), newest first."""
+    entries = options.get("history", default=[])
+    if not isinstance(entries, list):
+        raise options.error("history", "expected a list of {duration, status, target}")
+    past = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) - {"duration", "status", "target"}:
+            raise options.error("history", "each entry is {duration: seconds, status, target}")
+        seconds = options.positive("history", entry.get("duration"))
+        final = options.choice(
+            "history", entry.get("status", "completed"), ("completed", "failed", "cancelled")
+        )
+        past.append((seconds, final, str(entry.get("target", "staging.example.com"))))
+    return past
 
 
 def _unlist(body: dict[str, Any], count: int) -> dict[str, Any]:

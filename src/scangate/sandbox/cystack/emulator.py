@@ -30,9 +30,13 @@ from scangate.sandbox.wire import BadRequest, Rejected, Request, Response, Route
 
 PAGE_SIZE = 10
 """[FS] "Pagination": fixed 10 results per page."""
-OPTIONS = frozenset({"page_size", "stopping", "extra_targets", "loop_next", "vanished"})
+OPTIONS = frozenset({"page_size", "stopping", "extra_targets", "loop_next", "vanished", "history"})
 """Keys a scenario's `options.cystack` block may set."""
 _SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
+
+
+HISTORY_TARGET = "https://staging.example.com"
+"""The address whose past scans `history` seeds by default (the e2e tests' `scan.target`)."""
 
 
 class CyStackEmulator(Emulator):
@@ -59,7 +63,9 @@ class CyStackEmulator(Emulator):
         `extra_targets: N` lists N more targets under `https://staging.example.com/extra/`
         before the seeded ones (a lookup then pages past them), `loop_next: true` makes the
         last page's `next` lead back to the first, and `vanished: N` makes the details of
-        each scan's last N vulnerabilities answer 404.
+        each scan's last N vulnerabilities answer 404. `history: [{duration: 1800}, ...]`
+        seeds `Stopped` scans of `https://staging.example.com` (or an entry's `target`
+        address), newest first, one ending each hour before the emulator started.
         """
         options = EmulatorOptions(scenario, self.provider, OPTIONS)
         self.page_size = options.count(
@@ -81,6 +87,41 @@ class CyStackEmulator(Emulator):
         self._scans: dict[str, ScanRecord] = {}
         self._vulns: dict[str, tuple[ScanRecord, Planted]] = {}
         super().__init__(scenario, clock=clock)
+        for index, (seconds, address) in enumerate(self._past_scans(options)):
+            self._seed_past(index, seconds, address)
+
+    def _past_scans(self, options: EmulatorOptions) -> list[tuple[float, str]]:
+        """The scenario's `history` as (seconds, target address), newest first."""
+        entries = options.get("history", default=[])
+        if not isinstance(entries, list):
+            raise options.error("history", "expected a list of {duration, target}")
+        past = []
+        for entry in entries:
+            if not isinstance(entry, dict) or set(entry) - {"duration", "target"}:
+                raise options.error("history", "each entry is {duration: seconds, target: ...}")
+            address = entry.get("target", HISTORY_TARGET)
+            if not any(target.address == address for target in self.target_list):
+                raise options.error("history", f"no seeded target has the address {address!r}")
+            past.append((options.positive("history", entry.get("duration")), address))
+        return past
+
+    def _seed_past(self, index: int, seconds: float, address: str) -> None:
+        """A scan of the first target at `address` that ran `seconds`, `index + 1` hours ago."""
+        target = next(t for t in self.target_list if t.address == address)
+        ago = 3600.0 * (index + 1) + seconds
+        scan = ScanRecord(
+            id=str(uuid.uuid4()),
+            target=target,
+            profile=PROFILES[1],
+            description="",
+            notification=(),
+            created=self.clock.monotonic() - ago,
+            created_at=self.clock.time() - ago,
+            duration=seconds,
+            final="completed",
+            stopping=self.stopping,
+        )
+        self._scans[scan.id] = scan
 
     # -- routing --------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from scangate.sandbox.wire import BadRequest, Handler, Request, Response, Route,
 
 SANDBOX_USER = "sandbox-vaddy-user"
 SANDBOX_AUTH_KEY = "vaddy-sandbox-auth-key-5e0c7b1d9a34f862"
-OPTIONS = frozenset({"busy_for", "plan", "crawl_history", "ignore_page"})
+OPTIONS = frozenset({"busy_for", "plan", "crawl_history", "ignore_page", "history"})
 """Keys a scenario's `options.vaddy` block may set."""
 RESULTS_LIMIT = 20
 """`GET /scan/results/list` gives the last 20 finished scans ([FS] "Other v2 endpoints")."""
@@ -83,7 +83,9 @@ class VAddyEmulator(Emulator):
         gives `vaddy-project-1` N more crawls labelled `release candidate <n>` and, oldest of
         all (id 1), one labelled `release`: a label search for `release` finds it last.
         `ignore_page: true` makes the crawl search answer page 1 to every page (a broken
-        server whose list never ends).
+        server whose list never ends). `history: [{duration: 1800}, {duration: 60, status:
+        cancelled}, ...]` seeds finished scans of `vaddy-project-1` (number 1), newest first,
+        one ending each hour before the emulator started: `scan/results/list` lists them.
         """
         options = EmulatorOptions(scenario, self.provider, OPTIONS)
         self.plan = options.choice("plan", options.get("plan", plan, "advanced"), tuple(PLANS))
@@ -96,6 +98,27 @@ class VAddyEmulator(Emulator):
         super().__init__(scenario, clock=clock)
         if busy > 0:
             self._occupy(self.projects["vaddy-project-1"], busy)
+        for index, (seconds, final) in enumerate(past_scans(options)):
+            self._seed_past(self.projects["vaddy-project-1"], index, seconds, final)
+
+    def _seed_past(self, project: Project, index: int, seconds: float, final: str) -> None:
+        """A scan of `project` that ran `seconds` and ended `index + 1` hours ago."""
+        crawl = project.latest_crawl()
+        assert crawl is not None
+        ago = 3600.0 * (index + 1) + seconds
+        scan = VAddyScan(
+            id=f"{project.number}-{uuid.uuid4()}",
+            project=project,
+            crawl=crawl,
+            checks=PLANS[self.plan],
+            created=self.clock.monotonic() - ago - index,  # newest first by `created`
+            created_at=self.clock.time() - ago,
+            duration=seconds,
+            final=final,
+            completeness=100,
+            alerts=0,
+        )
+        self.scans[scan.id] = scan
 
     def _occupy(self, project: Project, seconds: float) -> None:
         """Start another client's clean scan on `project` (the `busy-project` scenario)."""
@@ -270,6 +293,23 @@ class VAddyEmulator(Emulator):
         if found is None:
             raise error()
         return found
+
+
+def past_scans(options: EmulatorOptions) -> list[tuple[float, str]]:
+    """The scenario's `history` entries as (seconds, `completed` | `cancelled`), newest first."""
+    entries = options.get("history", default=[])
+    if not isinstance(entries, list):
+        raise options.error("history", "expected a list of {duration, status}")
+    past = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) - {"duration", "status"}:
+            raise options.error("history", "each entry is {duration: seconds, status: ...}")
+        seconds = options.positive("history", entry.get("duration"))
+        status = options.choice(
+            "history", entry.get("status", "completed"), ("completed", "cancelled")
+        )
+        past.append((seconds, status))
+    return past
 
 
 def _fields(request: Request) -> Fields:
