@@ -147,6 +147,20 @@ def sandbox(provider: str, scenario: str, **kwargs: Any) -> Iterator[EmulatorSer
         server.stop()
 
 
+def run_with_history(
+    tmp_path: Path, provider: str, durations: tuple[int, ...], **policy: Any
+) -> tuple[CliRun, EmulatorServer]:
+    """`scangate run` on a clean scan of 6 s whose target's past scans took `durations` seconds
+    (the emulator's `history` option); `policy` goes to `write_policy`."""
+    history = [{"duration": d} for d in durations]
+    scenario = write_scenario(
+        tmp_path,
+        "history",
+        {"extends": "clean", "duration": 6, "options": {provider: {"history": history}}},
+    )
+    return run_scenario(tmp_path, provider, scenario, **policy)
+
+
 def run_scenario(
     tmp_path: Path,
     provider: str,

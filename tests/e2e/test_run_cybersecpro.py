@@ -29,6 +29,7 @@ from e2e.support import (
     run_cli,
     run_example,
     run_scenario,
+    run_with_history,
     sandbox,
     signal_while_waiting,
     write_policy,
@@ -403,13 +404,7 @@ def test_sandbox_flag_runs_the_example_policy_with_no_account(tmp_path: Path) ->
 
 
 def test_seeded_history_times_the_polls_end_to_end(tmp_path: Path) -> None:
-    history = [{"duration": d} for d in (6, 6, 7, 5, 6)]
-    scenario = write_scenario(
-        tmp_path,
-        "history",
-        {"extends": "clean", "duration": 6, "options": {PROVIDER: {"history": history}}},
-    )
-    run, server = run_scenario(tmp_path, PROVIDER, scenario)
+    run, server = run_with_history(tmp_path, PROVIDER, (6, 6, 7, 5, 6))
     assert run.exit == 0, run.stderr
     assert "timing polls by 5 past scans of the target" in run.stdout + run.stderr
     assert "they took about 6s" in run.stdout + run.stderr

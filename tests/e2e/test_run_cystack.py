@@ -28,6 +28,7 @@ from e2e.support import (
     run_beside_a_running_scan,
     run_example,
     run_scenario,
+    run_with_history,
     sandbox,
     scangate,
     signal_while_waiting,
@@ -320,13 +321,7 @@ def test_sandbox_flag_needs_no_account(tmp_path: Path) -> None:
 
 
 def test_seeded_history_times_the_polls_end_to_end(tmp_path: Path) -> None:
-    history = [{"duration": d} for d in (6, 6, 7, 5, 6)]
-    scenario = write_scenario(
-        tmp_path,
-        "history",
-        {"extends": "clean", "duration": 6, "options": {PROVIDER: {"history": history}}},
-    )
-    run, server = run_scenario(tmp_path, PROVIDER, scenario)
+    run, server = run_with_history(tmp_path, PROVIDER, (6, 6, 7, 5, 6))
     assert run.exit == 0, run.stderr
     # Only the three newest stopped scans are read (each detail is one request).
     assert "timing polls by 3 past scans of the target" in run.stdout + run.stderr
