@@ -4,11 +4,14 @@ Run `python benchmarks/reports.py [--findings N] [--runs R] [--out DIR] [--skip-
 It builds N findings (default 100,000) with realistic evidence, gates them with an ignore entry
 and a baseline, then writes every format the way `scangate run` does, streamed through
 `scangate.output.write_reports`, into a temporary directory (or `--out`). For each format it
-prints the wall time, the file size and the process's peak RSS so far (`resource.getrusage`;
-the peak only grows, so a format's own footprint is its row minus the row before).
+prints the median wall time of R runs, the file size and the process's peak RSS so far
+(`resource.getrusage`; the peak only grows, so a format's own footprint is its row minus the row
+before).
 
-It exits 1 when the five formats together take more than `MAX_WRITE_SECONDS`, or writing them
-raises the peak RSS more than `MAX_WRITE_MIB` above the peak of building and gating (issue 16).
+It exits 1 when writing the five formats raises the peak RSS more than `MAX_WRITE_MIB` above the
+peak of building and gating: reports are streamed to disk (issue 16). Their time is printed, not
+judged here: issue 16's time target is a whole `scangate run` (fetching, gating and writing) at
+most 0.25 x the reference serializer's, which `benchmarks/endtoend.py` measures and enforces.
 
 It then times SARIF serialization alone on the same sarif-om objects: scangate's serializer
 (`scangate.formats.sarif.dumps`) against the reference `jschema_to_python.to_json`, taking the
@@ -48,8 +51,6 @@ from scangate.policy import (
 )
 
 MIN_SPEEDUP = 10.0
-MAX_WRITE_SECONDS = 6.0
-"""All five formats at 100,000 findings: a small part of a whole `scangate run` (issue 16)."""
 MAX_WRITE_MIB = 100.0
 """Peak RSS that writing may add above building and gating (the target is about 60 MiB)."""
 TODAY = date(2026, 11, 22)
@@ -126,18 +127,22 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write_all(report: Report, out: Path) -> list[tuple[str, str, int, float, float]]:
-    """(format, file, bytes, seconds, peak RSS MiB) for every format, in `ALL_FORMATS` order.
+def write_all(report: Report, out: Path, runs: int) -> list[tuple[str, str, int, float, float]]:
+    """(format, file, bytes, median seconds, peak RSS MiB) for every format, in `ALL_FORMATS` order.
 
     Each format is written alone through `write_reports`, the streamed path `scangate run`
-    takes, so that its time and memory are its own.
+    takes, so that its time and memory are its own; `runs` times, keeping the median.
     """
     rows = []
     for name in ALL_FORMATS:
-        start = time.perf_counter()
-        (path,) = write_reports(report, [name], out)
-        seconds = time.perf_counter() - start
-        rows.append((name, formatter(name).filename, path.stat().st_size, seconds, _peak_rss_mib()))
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            (path,) = write_reports(report, [name], out)
+            times.append(time.perf_counter() - start)
+        size = path.stat().st_size
+        median = statistics.median(times)
+        rows.append((name, formatter(name).filename, size, median, _peak_rss_mib()))
     return rows
 
 
@@ -163,7 +168,9 @@ def compare_serializers(report: Report, runs: int) -> tuple[float, float, bool, 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--findings", type=int, default=100_000, help="findings to build")
-    parser.add_argument("--runs", type=int, default=3, help="runs per serializer (median)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per format and serializer (median)"
+    )
     parser.add_argument("--out", type=Path, help="write the reports here (default: a temp dir)")
     parser.add_argument(
         "--skip-reference",
@@ -186,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="scangate-bench-") as temp:
         out = args.out or Path(temp)
-        rows = write_all(report, out)
+        rows = write_all(report, out, args.runs)
+    print(f"Median of {args.runs} runs per format.\n")
     print("| format | file | size (MB) | wall (s) | peak RSS so far (MiB) |")
     print("|---|---|---:|---:|---:|")
     for name, filename, size, seconds, rss in rows:
@@ -195,11 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     added = max(row[4] for row in rows) - built_rss
     print(f"\nAll formats: {total:.2f} s, peak RSS +{added:.0f} MiB over building and gating.")
     failed = False
-    if total > MAX_WRITE_SECONDS or added > MAX_WRITE_MIB:
-        print(
-            f"FAILED: writing must take at most {MAX_WRITE_SECONDS:g} s and add at most "
-            f"{MAX_WRITE_MIB:g} MiB of peak RSS."
-        )
+    if added > MAX_WRITE_MIB:
+        print(f"FAILED: writing may add at most {MAX_WRITE_MIB:g} MiB of peak RSS.")
         failed = True
     if args.skip_reference:
         return int(failed)
