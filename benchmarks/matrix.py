@@ -54,7 +54,7 @@ def cases() -> list[Case]:
     minute, trial_minute = 4.0, 6.0
     trial_windows = math.ceil(10 * REQUESTS_PER_JOB / 10) - 1  # 10 requests a minute
     return [
-        # 3 concurrent scans (providers/cyberorigen.md): 6 jobs run in two rounds.
+        # 3 concurrent scans (docs/providers/cyberorigen.md): 6 jobs run in two rounds.
         Case(
             "CyberOrigen Professional (3 at once)",
             "cyberorigen",
@@ -63,7 +63,7 @@ def cases() -> list[Case]:
             2 * 3.0,
             {"plan": "professional"},
         ),
-        # 5 starts a minute per user (providers/cybersecpro.md, "Create"): 8 need two minutes.
+        # 5 starts a minute per user (docs/providers/cybersecpro.md, "Create"): 8 need two minutes.
         Case(
             f"CyberSec Pro Professional (5 starts/min, minute = {minute:g} s)",
             "cybersecpro",
@@ -82,7 +82,7 @@ def cases() -> list[Case]:
             {"plan": "trial", "minute": trial_minute, "daily_scans": 10},
             "trial-plan",
         ),
-        # One scan per project (providers/vaddy.md): jobs on one project take turns.
+        # One scan per project (docs/providers/vaddy.md): jobs on one project take turns.
         Case("VAddy, one project (1 at a time)", "vaddy", 3, 2.0, 3 * 2.0),
     ]
 

@@ -20,7 +20,7 @@ the pessimistic case).
 Each scan first sits 0-10 s in the queue. For each schedule it counts the status requests and
 the completion-detection lag (the first poll that sees `completed` minus the true finish), and
 for the 3-hour scans the most requests in any one hour. go-vaddy 1.1.1 sleeps 5 s after each of
-the first 10 polls, then 20 s (providers/vaddy.md, "Official client behaviour").
+the first 10 polls, then 20 s (docs/providers/vaddy.md, "Official client behaviour").
 
 Targets, checked at the end (exit 1 when one is missed):
 
@@ -54,14 +54,14 @@ PHASES = (
     *("discovery", "enumeration", "vulnerability_scanning", "web_analysis", "cloud_analysis"),
     *("threat_intelligence", "correlation", "ai_analysis", "remediation_planning", "reporting"),
 )
-"""CyberOrigen's ten phases (providers/cyberorigen.md), one per tenth of the progress."""
+"""CyberOrigen's ten phases (docs/providers/cyberorigen.md), one per tenth of the progress."""
 DEADLINE = 8 * 3600.0
 HOUR = 3600.0
 MAX_LAG = 15.0
 MAX_RATIO = 1 / 3
 MAX_PER_HOUR = 100
 MAX_PER_MINUTE = 10
-"""CyberSec Pro Trial: 10 requests a minute (providers/cybersecpro.md, "Rate limits")."""
+"""CyberSec Pro Trial: 10 requests a minute (docs/providers/cybersecpro.md, "Rate limits")."""
 SHORT_REQUESTS = 5.0
 SHORT_LAG = 5.0
 HISTORY_RATIO = 0.3

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cmarkgfm  # type: ignore[import-untyped]
 import pytest
+from ci import commands_in, parse_dotenv, parse_output_file
 from conftest import make_finding, make_report, make_result
 from e2e.support import cli_env, run_cli
 from test_policy import BAD_POLICIES, MINIMAL, SECRETS
@@ -349,3 +351,68 @@ def test_half_a_credential_set_names_the_missing_variable(tmp_path: Path) -> Non
     assert "VADDY_USER set but VADDY_AUTH_KEY not" in run.stderr
     # The sandbox hint names the command that takes --sandbox (`start` refuses it).
     assert "scangate run --sandbox" in run.stderr
+
+
+# Every way out under a CI system writes its surfaces (issue 17); tests/e2e/test_ci_exit_paths.py
+# covers the runs against the sandbox.
+
+
+def _github(monkeypatch: pytest.MonkeyPatch, directory: Path) -> tuple[Path, Path]:
+    output, summary = directory / "github_output", directory / "step_summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    return output, summary
+
+
+def test_a_gate_that_fails_publishes_its_report_once_and_no_error(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output, summary = _github(monkeypatch, in_tmp)
+    saved = _results(in_tmp, "a.json", [4])
+    _policy(in_tmp)
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.GATE_FAILED
+    written = output.read_text(encoding="utf-8")
+    assert written.count("verdict<<") == 1
+    assert parse_output_file(written)["verdict"] == "failed"
+    assert "scangate: error" not in summary.read_text(encoding="utf-8")
+    titles = [c.properties.get("title", "") for c in commands_in(capsys.readouterr().out)]
+    assert not any(title.startswith("scangate: results") for title in titles)
+
+
+def test_an_unreadable_results_file_is_an_error_in_every_surface(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output, summary = _github(monkeypatch, in_tmp)
+    _policy(in_tmp)
+    assert main(["gate", "--results", "missing.json"]) == ExitStatus.USAGE_ERROR
+    [error] = [c for c in commands_in(capsys.readouterr().out) if c.name == "error"]
+    assert error.properties["title"] == "scangate: results error"
+    assert "missing.json" in error.message and "\nfix: " in error.message
+    assert parse_output_file(output.read_text(encoding="utf-8"))["verdict"] == "error"
+    shown = cmarkgfm.github_flavored_markdown_to_html(summary.read_text(encoding="utf-8"))
+    assert "<strong>Cause:</strong> missing.json: results file not found" in shown
+
+
+def test_a_refused_debug_variable_is_an_error_in_every_surface(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output, _ = _github(monkeypatch, in_tmp)
+    monkeypatch.setenv("SCANGATE_DEBUG", "maybe")
+    assert main(["validate"]) == ExitStatus.USAGE_ERROR
+    [error] = commands_in(capsys.readouterr().out)
+    assert error.properties["title"] == "scangate: error"
+    assert "SCANGATE_DEBUG='maybe' is not a boolean\nfix: use true or false" == error.message
+    assert parse_output_file(output.read_text(encoding="utf-8"))["verdict"] == "error"
+
+
+def test_gitlab_dotenv_of_an_error_goes_to_the_policys_reports_dir(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITLAB_CI", "true")
+    _policy(in_tmp, MINIMAL + "reports: {dir: out}\n")
+    assert main(["gate", "--results", "missing.json"]) == ExitStatus.USAGE_ERROR
+    assert parse_dotenv((in_tmp / "out" / "scangate.env").read_text(encoding="utf-8")) == {
+        "SCANGATE_VERDICT": "error"
+    }
+    assert not (in_tmp / "scangate.env").exists()

@@ -6,6 +6,7 @@ HTTP servers on 127.0.0.1 ("localhost" names the second host of a cross-host red
 
 from __future__ import annotations
 
+import logging
 import random
 import socket
 import threading
@@ -455,8 +456,10 @@ def test_a_long_wait_is_told_in_slices(mock: responses.RequestsMock, fake: Fake)
     http = deadline_client(fake)
     http.watch(time_left=http.time_left, on_wait=lambda left, why: told.append((left, why)))
     http.json("POST", "scans", json_body={}, creates=True)
-    assert fake.sleeps == [25.0, 25.0, 10.0]
-    assert [left for left, _ in told] == [60.0, 35.0, 10.0]
+    # Slices of WAIT_SLICE: a listener that prints at most every 25 s (the runner's
+    # `_rate_line`) is asked often enough that its lines come no more than 30 s apart.
+    assert fake.sleeps == [5.0] * 12
+    assert [left for left, _ in told] == [60.0 - 5 * n for n in range(12)]
     assert told[0][1] == "Retry-After; HTTP 429 on POST /v1/scans"
 
 
@@ -779,9 +782,13 @@ def test_a_start_whose_connection_drops_is_ambiguous_and_sent_once(
 def test_a_get_whose_connection_drops_is_retried(servers: list[Recorder], fake: Fake) -> None:
     server = serve(servers, hang_up)
     http = client(fake, base_url=f"http://127.0.0.1:{server.port}/v1", retries=2)
-    with pytest.raises(ProviderUnavailableError):
+    with pytest.raises(ProviderUnavailableError) as err:
         http.json("GET", "scans/1")
     assert len(server.seen) == 3
+    assert err.value.message.startswith(
+        f"scanner: 127.0.0.1:{server.port} closed the connection without an answer "
+        "(RemoteDisconnected) — after 3 attempts in "
+    )
 
 
 def test_a_failed_tls_handshake_on_start_is_unavailable_not_ambiguous(
@@ -859,3 +866,130 @@ def test_an_answer_overtaken_by_a_later_one_gives_no_budget_back(
     copy = http.rate_state()
     copy.remaining = 0
     assert http.rate.remaining == 499  # a copy: a reader in another thread changes nothing
+
+
+# --debug: one line per request and per response, with no secret in either.
+
+
+@pytest.fixture
+def debug_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """The DEBUG lines `scangate.http` logs (the console shows them under --debug only)."""
+    caplog.set_level(logging.DEBUG, logger="scangate.http")
+
+    def lines() -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "scangate.http" and r.levelno == logging.DEBUG
+        ]
+
+    return lines
+
+
+def test_debug_logs_each_request_and_response_with_secrets_masked(
+    mock: responses.RequestsMock, fake: Fake, debug_lines: Callable[[], list[str]]
+) -> None:
+    signature = "c2lnbmF0dXJlLW9mLXRoaXMtcmVxdWVzdA=="
+    mock.get(f"{BASE}/scans", json={"items": [1, 2, 3]})
+    http = client(fake, headers={"X-API-Key": KEY, "X-Signature": signature, "X-Trace": "t-1"})
+    params = {"api_key": "query-key-9f8e7d6c", "access_token": "tok-5a4b3c2d", "page": 2}
+    http.json("GET", "scans", params=params)
+    request_line, response_line = debug_lines()
+    assert request_line == (
+        f"→ GET {BASE}/scans?api_key={REDACTED}&access_token={REDACTED}&page=2 "
+        f"[X-API-Key: {REDACTED}, X-Signature: {REDACTED}, X-Trace: t-1]"
+    )
+    assert response_line.startswith("← 200 OK 20 B in ") and response_line.endswith(" ms")
+    for secret in (KEY, signature, "query-key-9f8e7d6c", "tok-5a4b3c2d"):
+        assert secret not in request_line + response_line
+
+
+def test_debug_masks_a_known_secret_wherever_it_is_in_the_url(
+    mock: responses.RequestsMock, fake: Fake, debug_lines: Callable[[], list[str]]
+) -> None:
+    mock.get(f"{BASE}/keys/{KEY}", json={})
+    client(fake).json("GET", f"keys/{KEY}", params={"user": "alice@example.com"})
+    assert debug_lines()[0] == (
+        f"→ GET {BASE}/keys/{REDACTED}?user={REDACTED} [X-API-Key: {REDACTED}]"
+    )
+
+
+def test_debug_says_how_many_retries_an_answer_took(
+    servers: list[Recorder], fake: Fake, debug_lines: Callable[[], list[str]]
+) -> None:
+    calls: list[int] = []
+
+    def flaky(handler: BaseHTTPRequestHandler) -> None:
+        calls.append(1)
+        answer(handler, 502 if len(calls) == 1 else 200)
+
+    server = serve(servers, flaky)
+    client(fake, base_url=f"http://127.0.0.1:{server.port}/v1").json("GET", "scans")
+    assert debug_lines()[-1].startswith("← 200 OK 2 B in ")
+    assert debug_lines()[-1].endswith(" ms after 1 retry")
+
+
+def test_nothing_is_logged_for_requests_without_debug(
+    mock: responses.RequestsMock, fake: Fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="scangate.http")
+    mock.get(f"{BASE}/scans", json={})
+    client(fake).json("GET", "scans")
+    assert [r for r in caplog.records if r.name == "scangate.http"] == []
+
+
+# Failures without a real socket (mocked transport errors) keep their diagnosis.
+
+
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        (
+            requests.exceptions.ReadTimeout("slow"),
+            "api.scanner.test accepted the connection but sent no answer within 30 s (ReadTimeout)",
+        ),
+        (
+            requests.exceptions.ConnectTimeout("slow"),
+            "cannot reach api.scanner.test: no connection within 10 s (connect timeout)",
+        ),
+        (
+            requests.exceptions.SSLError("bad handshake"),
+            "TLS with api.scanner.test failed: the TLS handshake failed",
+        ),
+        (
+            requests.exceptions.ConnectionError(ConnectionResetError(104, "reset by peer")),
+            "api.scanner.test closed the connection without an answer (ConnectionResetError)",
+        ),
+        (
+            requests.exceptions.ConnectionError("no route"),
+            "cannot reach api.scanner.test: the connection failed (ConnectionError)",
+        ),
+    ],
+    ids=["read-timeout", "connect-timeout", "tls", "reset", "other"],
+)
+def test_a_transport_error_is_named_by_its_type(
+    mock: responses.RequestsMock, fake: Fake, raised: Exception, said: str
+) -> None:
+    mock.get(f"{BASE}/scans", body=raised)
+    with pytest.raises(ProviderUnavailableError) as err:
+        client(fake).json("GET", "scans")
+    assert err.value.message == f"scanner: {said} — after 1 attempt in 0.0 s"
+
+
+# A wait nobody listens to still reaches the log.
+
+
+def test_a_rate_limit_wait_without_a_listener_is_logged(
+    mock: responses.RequestsMock, fake: Fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="scangate.http")
+    mock.get(f"{BASE}/scans/1", status=429, headers={"Retry-After": "120"})
+    http = client(fake)
+    with pytest.raises(ProviderRateLimitError):
+        http.json("GET", "scans/1")
+    mock.replace(responses.GET, f"{BASE}/scans/1", json={})
+    assert http.json("GET", "scans/1") == {}
+    assert fake.sleeps == [120.0]
+    assert [r.getMessage() for r in caplog.records if r.name == "scangate.http"] == [
+        "waiting 2m00s for scanner (Retry-After)"
+    ]

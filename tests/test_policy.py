@@ -417,7 +417,8 @@ def test_secret_key_is_not_also_reported_as_unknown() -> None:
 
 
 def test_form_field_names_are_not_secrets() -> None:
-    # CyStack's login options name the form's inputs (cystack.md `advances.authentication`).
+    # CyStack's login options name the form's inputs
+    # (docs/providers/cystack.md `advances.authentication`).
     text = _yaml(
         "version: 1",
         "provider:",

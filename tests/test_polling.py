@@ -11,12 +11,14 @@ from conftest import HOSTILE
 
 from scangate.model import ScanStatus
 from scangate.polling import (
+    HEARTBEAT,
     PollPolicy,
     PollSchedule,
     ProgressReporter,
     format_clock,
     format_duration,
     format_progress,
+    format_timing,
     typical_duration,
 )
 from scangate.providers.interface import ScanProgress
@@ -515,13 +517,55 @@ def test_a_line_reads_status_progress_phase_eta_and_polls() -> None:
     progress = running(progress=45, eta=12 * 60, phase="vulnerability_scanning")
     assert (
         format_progress(progress, 7)
-        == "status running · 45% · phase vulnerability_scanning · ETA 12m · 7 polls"
+        == "status running 45% · phase vulnerability_scanning · ETA 12m · 7 polls"
     )
 
 
 def test_a_line_shows_the_providers_own_status_word_when_it_differs() -> None:
     progress = ScanProgress(status=ScanStatus.RUNNING, raw_status="13", message="crawling")
     assert format_progress(progress, 1) == "status running (13) · 1 poll · crawling"
+
+
+def test_a_line_names_the_scan_the_time_taken_the_budget_left_and_the_requests() -> None:
+    progress = ScanProgress(
+        status=ScanStatus.RUNNING, raw_status="scanning", progress=42, eta_seconds=180
+    )
+    line = format_progress(
+        progress,
+        14,
+        subject="scan 1234",
+        timing=format_timing(370, 1430),
+        requests=31,
+    )
+    assert line == (
+        "scan 1234 running (scanning) 42% · ETA 3m · 6m10s elapsed, "
+        "23m50s of scan.timeout left · 14 polls, 31 requests"
+    )
+
+
+def test_the_reporter_counts_elapsed_budget_and_requests_at_each_line() -> None:
+    out = Lines()
+    sent = [3]
+    reporter = ProgressReporter(
+        out, clock=lambda: out.now, subject="scan 7", deadline=600.0, requests=lambda: sent[0]
+    )
+    out.now = 10.0
+    reporter.update(running(progress=10, eta=100), 1)
+    out.now, sent[0] = 10.0 + HEARTBEAT, 9
+    assert reporter.tick()
+    first, beat = (line for _, line in out.lines)
+    assert first == (
+        "scan 7 running 10% · ETA 2m · 10s elapsed, 9m50s of scan.timeout left · 1 poll, 3 requests"
+    )
+    # Between polls the provider's ETA counts down with the clock; the requests are current.
+    assert beat == (
+        "scan 7 running 10% · ETA 1m · 40s elapsed, 9m20s of scan.timeout left · 1 poll, 9 requests"
+    )
+
+
+def test_the_budget_left_never_reads_negative() -> None:
+    assert format_timing(90, -5) == "1m30s elapsed, 0s of scan.timeout left"
+    assert format_timing(5, None) == "5s elapsed"
 
 
 @pytest.mark.parametrize(
@@ -548,8 +592,10 @@ def test_every_line_carries_the_queue_note_once_there_is_one() -> None:
     note[0] = "queued 4m10s, 5 retries\n::error::x"
     out.now += 60
     reporter.update(running(progress=20), 2)
-    assert out.lines[0][1] == "status running · 10% · 1 poll"
-    assert out.lines[1][1].startswith("status running · 20% · 2 polls · queued 4m10s, 5 retries")
+    assert out.lines[0][1] == "status running 10% · 0s elapsed · 1 poll"
+    assert out.lines[1][1].startswith(
+        "status running 20% · 1m00s elapsed · 2 polls · queued 4m10s, 5 retries"
+    )
     assert "::error::" not in out.lines[1][1]
 
 
@@ -581,7 +627,11 @@ def test_one_line_per_status_or_phase_change() -> None:
     assert lines[3].startswith("status completed")
 
 
-def test_heartbeats_come_every_minute_when_nothing_changes() -> None:
+def test_the_heartbeat_keeps_the_log_within_30_seconds_like_the_other_waits() -> None:
+    assert HEARTBEAT <= 30.0
+
+
+def test_heartbeats_come_every_heartbeat_when_nothing_changes() -> None:
     out = Lines()
     reporter = ProgressReporter(out, clock=lambda: out.now)
     for polls in range(1, 62):
@@ -589,10 +639,10 @@ def test_heartbeats_come_every_minute_when_nothing_changes() -> None:
         out.now += 10  # polls every 10 s for 10 minutes
 
     times = [t for t, _ in out.lines]
-    assert times == [60.0 * n for n in range(11)]
+    assert times == [30.0 * n for n in range(21)]
 
 
-def test_heartbeats_never_come_more_than_once_a_minute_at_any_polling_pace() -> None:
+def test_heartbeats_never_come_more_often_than_the_heartbeat_at_any_polling_pace() -> None:
     out = Lines()
     reporter = ProgressReporter(out, clock=lambda: out.now)
     for polls, gap in enumerate([7, 13, 1, 59, 2, 61, 3, 30, 29, 45, 14, 16] * 5, start=1):
@@ -600,8 +650,8 @@ def test_heartbeats_never_come_more_than_once_a_minute_at_any_polling_pace() -> 
         out.now += gap
 
     times = [t for t, _ in out.lines]
-    assert all(b - a >= 60 for a, b in pairwise(times))
-    assert len(times) >= (out.now - 120) // 120
+    assert all(b - a >= HEARTBEAT for a, b in pairwise(times))
+    assert len(times) >= (out.now - 2 * HEARTBEAT) // (2 * HEARTBEAT)
 
 
 def test_tick_keeps_the_log_alive_during_a_long_sleep() -> None:
@@ -609,9 +659,20 @@ def test_tick_keeps_the_log_alive_during_a_long_sleep() -> None:
     reporter = ProgressReporter(out, clock=lambda: out.now)
     assert not reporter.tick()  # nothing to repeat yet
     reporter.update(running(progress=10), 1)
-    written = [reporter.tick() for out.now in (30.0, 59.0, 60.0, 90.0, 120.0)]
+    due = []
+    written = []
+    for out.now in (15.0, 29.0, 30.0, 45.0, 60.0):
+        due.append(reporter.due_in())
+        written.append(reporter.tick())
+    assert due == [15.0, 1.0, 0.0, 15.0, 0.0]
     assert written == [False, False, True, False, True]
     assert all("1 poll" in line for _, line in out.lines)
+    assert out.lines[-1][1] == "status running 10% · 1m00s elapsed · 1 poll"
+
+
+def test_nothing_is_due_before_the_first_answer() -> None:
+    reporter = ProgressReporter(Lines(), clock=lambda: 0.0)
+    assert reporter.due_in() == float("inf")
 
 
 def test_provider_text_stays_on_one_capped_line_after_scangates_own_words() -> None:

@@ -112,6 +112,16 @@ def test_queue_statistics_round_trip(tmp_path: Path) -> None:
     assert older.queue is None  # files written before the queue was recorded
 
 
+def test_scanner_version_round_trips_and_older_files_load(tmp_path: Path) -> None:
+    result = replace(make_result([make_finding(1)]), scanner_version="API v1")
+    (loaded,) = load_results(save(tmp_path, make_report(result=result)))
+    assert loaded.scanner_version == "API v1"
+    document = json.loads(save(tmp_path, make_report(result=result)).read_text("utf-8"))
+    del document["scans"][0]["scanner_version"]  # as scangate wrote it before it was recorded
+    (older,) = load_results(save_document(tmp_path, document))
+    assert older.scanner_version == "" and older == replace(result, scanner_version="")
+
+
 def test_hostile_results_round_trip_exactly(reports: dict[str, Report], tmp_path: Path) -> None:
     """The model sanitized the hostile text when it was made: nothing is left for the JSON
     writer to change, so the round trip is exact."""

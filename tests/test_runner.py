@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
+import responses
 
 from scangate import runner as runner_module
 from scangate.errors import (
@@ -30,10 +31,10 @@ from scangate.errors import (
     ProviderRateLimitError,
     ScanIncompleteError,
 )
-from scangate.http import Connection
+from scangate.http import WAIT_SLICE, Connection
 from scangate.model import ScanId, ScanResult, ScanStatus
 from scangate.policy import IfRunning, OnTimeout, Policy, ProviderSettings, ScanSettings
-from scangate.polling import PollPolicy, PollSchedule
+from scangate.polling import PollPolicy, PollSchedule, format_clock
 from scangate.providers.interface import (
     Capabilities,
     Provider,
@@ -448,9 +449,20 @@ def test_if_running_wait_waits_for_that_scan_to_end_then_starts_its_own(clock: C
     ]
     assert scan.scan_id == "scan-2" and run.scan == scan
     assert run.last is None  # their scan's states are not ours (a stop must not read them)
-    assert "scan theirs is already running for app.example.com; waiting" in lines
+    assert lines == [
+        "Fake target app.example.com busy with scan theirs (not ours); "
+        "waiting for it to end before starting ours",
+        "other client's scan running (scanning) 40% · 0s elapsed, "
+        "10m00s of scan.timeout left · 1 poll, 0 requests",
+        "app.example.com free after 5s (the other scan ended: finished); starting our scan",
+        "started Fake scan scan-2",
+    ]
     run.fetch(scan, run.wait(scan))
     assert provider.calls[6:] == ["poll:scan-2", "poll:scan-2", "fetch:scan-2:completed"]
+    # Only our own scan's lines name it and say "completed".
+    ours = lines[4:]
+    assert ours[0].startswith("scan scan-2 running (scanning) 40% · ")
+    assert ours[-1].startswith("scan scan-2 completed (finished) 100% · ")
 
 
 # -- failed polls ---------------------------------------------------------------------------------
@@ -709,3 +721,127 @@ def test_a_scan_of_unknown_age_is_waited_for_without_asking_for_history(clock: C
     run, _ = make_runner(provider, timeout=3600.0, if_running=IfRunning.ATTACH)
     assert run.wait(run.start()).status is ScanStatus.COMPLETED
     assert "history" not in provider.calls
+
+
+# -- the waiting log: heartbeat and rate-limit lines (issue 17) -------------------------------
+
+STATUS_ONLY = ScanProgress(status=ScanStatus.RUNNING, raw_status="running")
+"""A poll answer with no progress or ETA (VAddy): the schedule backs off towards a minute."""
+
+
+def stamped(run: Runner, clock: Clock) -> list[tuple[float, str]]:
+    """Make `run` log (virtual time, line) pairs into the returned list."""
+    lines: list[tuple[float, str]] = []
+    run.log = lambda line: lines.append((clock.now, line))
+    return lines
+
+
+def longest_silence(lines: list[tuple[float, str]], begun: float, ended: float) -> float:
+    """The longest stretch between `begun`, the lines' times and `ended`."""
+    times = [begun, *(t for t, _ in lines), ended]
+    return max(b - a for a, b in zip(times, times[1:], strict=False))
+
+
+def test_a_long_status_only_wait_writes_a_line_every_30_seconds_with_time_and_budget(
+    clock: Clock,
+) -> None:
+    provider = Fake(clock, polls=[*[STATUS_ONLY] * 40, DONE])
+    run, _ = make_runner(provider, timeout=3600.0)
+    lines = stamped(run, clock)
+    scan = run.start()
+    begun = clock.now
+    run.wait(scan)
+    waiting = [(t, line) for t, line in lines if line.startswith("scan scan-1 ")]
+    assert clock.now - begun > 20 * 60  # the backoff reached its minute between polls
+    assert longest_silence(waiting, begun, clock.now) <= 30.0
+    # Every line, heartbeat or change, says how long it has been and what is left.
+    for t, line in waiting:
+        elapsed = format_clock(t - begun)
+        left = format_clock(run.deadline - t)
+        assert f" · {elapsed} elapsed, {left} of scan.timeout left · " in line, line
+    assert waiting[-1][1].startswith("scan scan-1 completed (finished) 100% · ")
+    assert waiting[-1][1].endswith(f" · {len(provider.poll_times)} polls, 0 requests")
+
+
+@pytest.fixture
+def http_mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+def test_a_long_rate_limit_wait_writes_a_line_at_least_every_30_seconds(
+    clock: Clock, http_mock: responses.RequestsMock
+) -> None:
+    # Waits over `backoff_max` (30 s) are the HTTP client's own: urllib3 hands them back.
+    url = f"{Fake.DEFAULT_BASE_URL}/scans/1"
+    for retry_after in ("40", "100"):
+        http_mock.get(url, status=429, headers={"Retry-After": retry_after})
+        http_mock.get(url, json={"status": "running"})
+    provider = Fake(clock)
+    run, _ = make_runner(provider, timeout=600.0)
+    lines = stamped(run, clock)
+    began = clock.now
+    provider.http.request("GET", "scans/1")
+    clock.sleep(2.0)
+    provider.http.request("GET", "scans/1")  # a new long wait is said at once, in full
+    assert [round(t - began) for t, _ in lines] == [0, 25, 42, 67, 92, 117]
+    assert longest_silence(lines, began, clock.now) <= 30.0
+    assert lines[0][1] == (
+        "rate limited by Fake, waiting 40s (Retry-After; HTTP 429 on GET /v1/scans/1), "
+        "10m00s of scan.timeout left"
+    )
+    assert lines[2][1] == (
+        "rate limited by Fake, waiting 1m40s (Retry-After; HTTP 429 on GET /v1/scans/1), "
+        "9m18s of scan.timeout left"
+    )
+    assert lines[3][1].startswith("rate limited by Fake, waiting 1m15s (Retry-After")
+
+
+def told_to_wait(provider: Fake, clock: Clock, seconds: float) -> None:
+    """What `HttpClient` does for a rate-limit wait: tell `on_wait`, sleep a slice, repeat."""
+    assert provider.http.on_wait is not None, "the runner listens to the provider's waits"
+    left = seconds
+    while left > 0:
+        provider.http.on_wait(left, "Retry-After; HTTP 429 on GET /v1/scans/1")
+        clock.sleep(min(left, WAIT_SLICE))
+        left -= WAIT_SLICE
+
+
+def test_short_rate_limit_waits_within_the_cadence_add_no_line(clock: Clock) -> None:
+    provider = Fake(clock)
+    run, _ = make_runner(provider, timeout=600.0)
+    lines = stamped(run, clock)
+    began = clock.now
+    for _ in range(10):  # a paced plan: a 3 s wait after every request, for a minute
+        told_to_wait(provider, clock, 3.0)
+        clock.sleep(3.0)
+    # Ten waits, three lines: the first, then the one that runs into each 25 s cadence.
+    assert [round(t - began) for t, _ in lines] == [0, 24, 48]
+    assert all(line.startswith("rate limited by Fake, waiting 3s (") for _, line in lines)
+
+
+def test_a_retry_after_that_sets_the_next_poll_says_so_then_keeps_the_heartbeat(
+    clock: Clock,
+) -> None:
+    provider = Fake(clock, polls=[RUNNING, RUNNING, DONE])
+    polled = provider.poll
+
+    def poll_then_hold(scan: ScanRef) -> ScanProgress:
+        answer = polled(scan)
+        if len(provider.poll_times) == 1:  # the provider's answer asked for 90 s of quiet
+            provider.http.rate.hold_until = clock.now + 90.0
+        return answer
+
+    provider.poll = poll_then_hold  # type: ignore[method-assign]
+    run, _ = make_runner(provider, timeout=600.0)
+    lines = stamped(run, clock)
+    scan = run.start()
+    begun = clock.now
+    run.wait(scan)
+    told = [line for _, line in lines if line.startswith("rate limited by Fake")]
+    assert told == [
+        "rate limited by Fake, waiting 1m30s (Retry-After, before the next status poll), "
+        "10m00s of scan.timeout left"
+    ]
+    assert provider.poll_times[1] - provider.poll_times[0] >= 90.0
+    assert longest_silence(lines[1:], begun, clock.now) <= 30.0

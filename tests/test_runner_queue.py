@@ -262,7 +262,17 @@ def test_a_busy_target_under_if_running_wait_waits_for_that_scan_then_starts() -
     scan = run.start()
     assert scan.scan_id == "scan-2"
     assert provider.events == ["find_running:False", "find_running:True", "poll:theirs"]
-    assert "scan theirs is running for app.example.com; waiting" in lines
+    busy, free = lines[1:3]
+    assert busy == (
+        "Scripted target app.example.com busy with scan theirs (not ours); "
+        "waiting for it to end before starting ours"
+    )
+    # Their scan's end reads as the target coming free, never as a scan of ours completing.
+    assert free.startswith("app.example.com free after ") and free.endswith(
+        " (the other scan ended: done); starting our scan"
+    )
+    assert lines[-1] == "started Scripted scan scan-2"
+    assert not any("completed" in line for line in lines)
 
 
 def test_a_busy_target_under_if_running_fail_exits_4() -> None:
@@ -285,6 +295,6 @@ def test_the_heartbeat_and_the_result_carry_the_queue() -> None:
     assert result.queue is not None
     assert result.queue.reason == "a free scan slot (3 of 3 in use)"
     assert result.queue.retries == 1 and result.queue.queued_seconds > 0
-    status = next(line for line in lines if line.startswith("status completed"))
+    status = next(line for line in lines if line.startswith(f"scan {scan.scan_id} completed"))
     assert run.queue_note().endswith(", 1 retry")
     assert status.endswith(f" · {run.queue_note()}")

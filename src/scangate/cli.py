@@ -10,9 +10,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scangate import __version__
-from scangate.errors import Error, ExitStatus
+from scangate.errors import (
+    CredentialsError,
+    Error,
+    ExitStatus,
+    OutputError,
+    PolicyError,
+    ProviderAuthError,
+    ProviderError,
+    ResultsError,
+    ScanIncompleteError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
+    from scangate.ci import Failure
     from scangate.session import Context
 
 PROCESS_START = time.monotonic()
@@ -249,8 +261,101 @@ def _dispatch(args: argparse.Namespace, context: Context) -> int:
     return int(handlers[args.command](args, context))
 
 
+_KINDS: tuple[tuple[type[Error], str], ...] = (
+    (CredentialsError, "credentials error"),
+    (PolicyError, "policy error"),
+    (ResultsError, "results error"),
+    (OutputError, "output error"),
+    (ProviderAuthError, "credentials rejected"),
+    (ProviderError, "provider error"),
+    (ScanIncompleteError, "scan did not complete"),
+    (UsageError, "usage error"),
+)
+"""The annotation title's kind of each error class (the first one it is an instance of)."""
+_GENERIC_FIX = {
+    ExitStatus.USAGE_ERROR: "correct the command line, policy or environment named above",
+    ExitStatus.PROVIDER_ERROR: (
+        "check the provider's status and the credentials, then rerun; --debug logs every HTTP "
+        "exchange (secrets redacted)"
+    ),
+    ExitStatus.SCAN_INCOMPLETE: "raise scan.timeout, or rerun once the provider is free",
+}
+"""The fix named for an error that carries no hint of its own."""
+
+
+def _error_kind(exc: Error) -> str:
+    return next((kind for cls, kind in _KINDS if isinstance(exc, cls)), "error")
+
+
+def _error_failure(exc: Error, context: Context) -> Failure:
+    """What the CI surfaces say of an `Error` that ended the run."""
+    from scangate.ci import Failure
+
+    fix = exc.hint or _GENERIC_FIX.get(exc.exit_status, "see the message above")
+    scan_id = context.scan_id
+    # A scan that exists can be waited for again (`wait` also fetches one that has ended).
+    return Failure(int(exc.exit_status), _error_kind(exc), exc.message, fix, scan_id, bool(scan_id))
+
+
+def _publish_failure(context: Context, failure: Failure) -> None:
+    """Hand `failure` to the CI system (annotation, summary, outputs), never raising."""
+    from scangate.ci import publish_failure
+
+    try:
+        publish_failure(
+            failure,
+            context.env,
+            context.stdout,
+            reports_dir=context.reports_dir,
+            redact=context.redactor,
+            warn=context.console.line,
+            reported=context.published,
+        )
+    except Exception as exc:  # noqa: BLE001 - the CI files must not hide the run's own error
+        context.console.line(f"warning: the CI outputs were not written: {type(exc).__name__}")
+
+
+def _failed(context: Context, exc: Error) -> int:
+    context.console.line(f"error: {exc.diagnostics()}")
+    if context.debug:
+        context.traceback()
+    _publish_failure(context, _error_failure(exc, context))
+    return int(exc.exit_status)
+
+
+def _interrupted(context: Context) -> int:
+    from scangate.ci import Failure
+
+    context.console.line("interrupted")
+    scan_id = context.scan_id
+    fix = "rerun the job" if not scan_id else "rerun the job, or resume the scan"
+    failure = Failure(
+        ExitStatus.INTERRUPTED, "interrupted", "interrupted by SIGINT", fix, scan_id, bool(scan_id)
+    )
+    _publish_failure(context, failure)
+    return ExitStatus.INTERRUPTED
+
+
+def _crashed(context: Context, exc: Exception) -> int:
+    from scangate.ci import Failure
+
+    context.console.line(f"internal error: {type(exc).__name__}: {exc}")
+    fix = "this is a bug in scangate; rerun with --debug and report it"
+    context.console.line(fix)
+    if context.debug:
+        context.traceback()
+    cause = f"internal error: {type(exc).__name__}: {exc}"
+    failure = Failure(ExitStatus.PROVIDER_ERROR, "internal error", cause, fix, context.scan_id)
+    _publish_failure(context, failure)
+    return ExitStatus.PROVIDER_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run scangate with `argv` (default: `sys.argv[1:]`) and return the exit status."""
+    """Run scangate with `argv` (default: `sys.argv[1:]`) and return the exit status.
+
+    Every way out under a CI system (an error, a timeout, a signal) leaves its CI surfaces
+    written: the annotation and summary naming the cause and the fix, and the outputs.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     refused: Error | None = None
@@ -265,22 +370,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     context = Context.create(debug=debug, process_start=PROCESS_START)
     if refused is not None:
-        context.console.line(f"error: {refused.diagnostics()}")
-        return int(refused.exit_status)
+        return _failed(context, refused)
     try:
         args.report_only = _report_only(args)
-        return _dispatch(args, context)
+        status = _dispatch(args, context)
     except Error as exc:
-        context.console.line(f"error: {exc.diagnostics()}")
-        if debug:
-            context.traceback()
-        return int(exc.exit_status)
+        return _failed(context, exc)
     except KeyboardInterrupt:
-        context.console.line("interrupted")
-        return ExitStatus.INTERRUPTED
+        return _interrupted(context)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback by default
-        context.console.line(f"internal error: {type(exc).__name__}: {exc}")
-        context.console.line("this is a bug in scangate; rerun with --debug and report it")
-        if debug:
-            context.traceback()
-        return ExitStatus.PROVIDER_ERROR
+        return _crashed(context, exc)
+    if context.failure is not None:
+        _publish_failure(context, context.failure)
+    return status

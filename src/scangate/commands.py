@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from scangate.baseline import Baseline
-from scangate.ci import publish_start, section
+from scangate.ci import Failure, publish_start, section
 from scangate.credentials import describe
 from scangate.errors import Error, ExitStatus, ProviderError, ResultsError, UsageError
-from scangate.model import Policy, ScanId, ScanRef, ScanResult, ScanStatus
+from scangate.model import OnTimeout, Policy, ScanId, ScanRef, ScanResult, ScanStatus
 from scangate.providers import PROVIDER_NAMES, provider_class
 from scangate.reporting import final_status, gate_and_report
 from scangate.runner import Runner, Stop, signal_guard, stoppable
@@ -48,6 +48,7 @@ def _drive(
                 else:
                     scan = runner.provider.attach(scan_id, policy.scan.target)
                     runner.scan = scan
+                context.scan_id = scan.scan_id
                 with section(f"waiting for scan {scan.scan_id}", context.env, context.stdout):
                     progress = runner.wait(scan)
                 result = runner.fetch(scan, progress)
@@ -60,13 +61,16 @@ def _drive(
         if stop is not None:
             remote = runner.stop_remote()
             if runner.scan is None:
-                context.console.line(_stopped_without_scan(stop, remote, runner))
+                said = _stopped_without_scan(stop, remote, runner)
+                context.console.line(said)
+                context.failure = _stop_failure(stop, said, runner)
                 return int(stop.exit_status)
             context.console.line(f"{stop.why}; {remote}")
             result = runner.partial(stop.status, stop.why)
         elif failure is not None:
             result = _kept_after_failure(runner, failure, context)
         outcome = gate_and_report([result], policy, context, interrupted=stop.why if stop else "")
+        context.published = True
         if late:
             stop = stop or late[0]
     if stop is not None:
@@ -94,7 +98,42 @@ def _kept_after_failure(runner: Runner, failure: ProviderError, context: Context
         if status is ScanStatus.COMPLETED:
             status = ScanStatus.FAILED
     context.console.line(f"scan {scan_id} {state}; resume with `scangate wait --scan-id {scan_id}`")
+    # The report says the scan did not complete; the error says why and what to do about it.
+    context.failure = Failure(
+        int(failure.exit_status),
+        "provider error",
+        failure.message,
+        failure.hint or f"check the provider's status, then resume the scan ({state})",
+        scan_id,
+        resumable=True,
+    )
     return runner.partial(status, why)
+
+
+def _stop_failure(stop: Stop, said: str, runner: Runner) -> Failure:
+    """The CI surfaces' account of a stop that made no report (`said`: the log line)."""
+    scan_id = runner.scan.scan_id if runner.scan is not None else ""
+    resumable = bool(scan_id) and runner.policy.scan.on_timeout is OnTimeout.KEEP
+    kind = "interrupted" if stop.status is ScanStatus.INTERRUPTED else "scan did not complete"
+    if stop.status is ScanStatus.INTERRUPTED:
+        fix = (
+            "rerun the job" if scan_id else "the job was stopped before any scan existed; rerun it"
+        )
+    elif runner.queue.since is not None:
+        fix = (
+            "raise scan.timeout to cover the wait, or run fewer jobs at once on this provider "
+            "account (a bigger plan removes the wait)"
+        )
+    else:
+        fix = "raise scan.timeout in the policy (it runs from the start of scangate)"
+    return Failure(int(stop.exit_status), kind, said, fix, scan_id, resumable)
+
+
+def _policy(args: argparse.Namespace, context: Context) -> Policy:
+    """The command's policy; its reports directory is noted for a failure's CI files."""
+    policy = command_policy(args, context)
+    context.reports_dir = policy.reports.dir
+    return policy
 
 
 def _stopped_without_scan(stop: Stop, remote: str, runner: Runner) -> str:
@@ -114,7 +153,7 @@ def _stopped_without_scan(stop: Stop, remote: str, runner: Runner) -> str:
 
 def run(args: argparse.Namespace, context: Context) -> int:
     """`scangate run`: start → wait → fetch → gate → reports."""
-    policy = command_policy(args, context)
+    policy = _policy(args, context)
     cls = provider_type(policy)
     with sandboxed(policy, args.sandbox) as (effective, sandbox_credentials):
         if args.sandbox is not None:
@@ -130,7 +169,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
 def start(args: argparse.Namespace, context: Context) -> int:
     """`scangate start`: start one scan (honouring if_running) and record its id."""
-    policy = command_policy(args, context)
+    policy = _policy(args, context)
     cls = provider_type(policy)
     provider = build_provider(cls, policy, context, context.env)
     runner = build_runner(provider, policy, context)
@@ -138,12 +177,14 @@ def start(args: argparse.Namespace, context: Context) -> int:
         try:
             with stoppable(runner.deadline, "scan.timeout reached while starting"):
                 scan = runner.start()
+                context.scan_id = scan.scan_id
         except Stop as stop:
             remote = runner.stop_remote()
+            said = f"{stop.why}; {remote}"
             if runner.scan is None:
-                context.console.line(_stopped_without_scan(stop, remote, runner))
-            else:
-                context.console.line(f"{stop.why}; {remote}")
+                said = _stopped_without_scan(stop, remote, runner)
+            context.console.line(said)
+            context.failure = _stop_failure(stop, said, runner)
             return int(stop.exit_status)
     write_state(policy, scan)
     publish_start(scan.scan_id, policy.reports.dir, context.env, context.stdout)
@@ -153,12 +194,13 @@ def start(args: argparse.Namespace, context: Context) -> int:
 
 def wait(args: argparse.Namespace, context: Context) -> int:
     """`scangate wait`: the second half of `run`, for an existing scan id."""
-    policy = command_policy(args, context)
+    policy = _policy(args, context)
     cls = provider_type(policy)
     scan_id = args.scan_id or read_state(policy)
     provider = build_provider(cls, policy, context, context.env)
     runner = build_runner(provider, policy, context)
     runner.scan = ScanRef(scan_id=ScanId(scan_id), target=policy.scan.target)
+    context.scan_id = scan_id
     return _drive(runner, policy, context, scan_id, args.report_only)
 
 
@@ -166,11 +208,12 @@ def gate(args: argparse.Namespace, context: Context) -> int:
     """`scangate gate`: re-gate saved results, merging several into one verdict."""
     from scangate.results import load_all
 
-    policy = command_policy(args, context)
+    policy = _policy(args, context)
     results = list(load_all([Path(name) for name in args.results]))
     if not results:
         raise ResultsError("the results files hold no scan")
     outcome = gate_and_report(results, policy, context)
+    context.published = True
     return final_status(outcome, args.report_only)
 
 
@@ -198,7 +241,7 @@ def validate(args: argparse.Namespace, context: Context) -> int:
     """`scangate validate`: check the policy (no network) and print the effective settings."""
     from scangate.policy import effective_settings
 
-    policy = command_policy(args, context)
+    policy = _policy(args, context)
     cls = provider_type(policy)
     settings: dict[str, Any] = effective_settings(policy)
     settings["provider"]["base_url"] = policy.provider.base_url or cls.DEFAULT_BASE_URL

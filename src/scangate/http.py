@@ -8,6 +8,7 @@ to another host, how to read its error bodies and refusals, what to do on a 401)
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import threading
@@ -29,14 +30,29 @@ from scangate.errors import (
     ProviderUnavailableError,
     UnexpectedResponseError,
 )
-from scangate.http_retry import MAX_REDIRECTS, UnsafeRedirect, never_sent, retry_for, session
+from scangate.http_retry import (
+    MAX_REDIRECTS,
+    BoundedRetry,
+    UnsafeRedirect,
+    attempt_words,
+    elapsed_text,
+    failure_hint,
+    failure_words,
+    never_sent,
+    retry_for,
+    session,
+)
 from scangate.ratelimit import (
     RateLimitState,
     RateStats,
     not_processed,
     rate_wait,
 )
-from scangate.redact import Redactor
+from scangate.redact import Redactor, masked_headers, masked_url
+
+LOG = logging.getLogger("scangate.http")
+"""Retry and waiting lines (WARNING: the console shows them without --debug) and, under
+--debug, one line per request and per response (session.py `_route_logging`)."""
 
 DEFAULT_TIMEOUT = (10.0, 30.0)
 """(connect, read) seconds for every request."""
@@ -45,8 +61,13 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_RESENDS = 100
 """Times one request is sent again after "not processed" answers (429, 503 + `Retry-After`),
 beyond urllib3's own retries; the run's deadline normally ends the waiting long before."""
-WAIT_SLICE = 25.0
-"""Longest single sleep of a rate-limit wait while someone listens (`HttpClient.watch`)."""
+WAIT_SLICE = 5.0
+"""Longest single sleep of a rate-limit wait while someone listens (`HttpClient.watch`): the
+listener (the runner's `_rate_line`) prints at most one line per 25 s, so it must be asked
+often enough that its lines come no more than 30 s apart (issue 17)."""
+LINE_EVERY = 25.0
+"""A request waiting for its answer says so at least this often: a CI log silent for minutes
+looks hung (issue 17)."""
 BODY_IN_ERRORS = 300
 """Characters of a response body quoted in an error message."""
 
@@ -148,6 +169,8 @@ class Connection:
     sleep: Callable[[float], None] = time.sleep
     max_body: int = MAX_BODY_BYTES
     rng: random.Random | None = field(default=None, compare=False)
+    line_every: float = LINE_EVERY
+    """Seconds between "still waiting for an answer" lines of one request."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +179,79 @@ class TryAgain:
 
     error: ProviderError
     """Raised when no attempt is left."""
+
+
+@dataclass
+class _Exchange:
+    """One request in flight, urllib3's retries included: for diagnoses and progress lines."""
+
+    method: str
+    url: str
+    began: float
+    """`time.monotonic()` when it was first sent."""
+    attempt_began: float
+    attempts: int = 1
+    last_line: float = 0.0
+    """When a line last told of this request (retry, still waiting, rate-limit wait)."""
+    pausing: bool = False
+    """In a rate-limit wait: its lines are `_pause`'s, not "still waiting for an answer"."""
+
+    def __post_init__(self) -> None:
+        self.last_line = self.began
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+
+class _StillWaiting:
+    """Logs a line every `every` s while one request has an answer outstanding and
+    nothing else has told of it (a single read timeout may be longer than that)."""
+
+    def __init__(self, exchange: _Exchange, say: Callable[[_Exchange], None], every: float) -> None:
+        self.exchange = exchange
+        self.say = say
+        self.every = every
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> _StillWaiting:
+        self._arm(self.every)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _arm(self, delay: float) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._timer = threading.Timer(delay, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        exchange = self.exchange
+        with self._lock:
+            quiet = time.monotonic() - exchange.last_line
+            due = not self._stopped and not exchange.pausing and quiet >= self.every * 0.99
+            if due:
+                exchange.last_line = time.monotonic()
+        if due:
+            self.say(exchange)
+        self._arm(max(self.every - (time.monotonic() - exchange.last_line), self.every / 100))
+
+
+def size_text(size: int) -> str:
+    """`512 B`, `1.2 kB`, `3.4 MB`: a body's size in a debug line."""
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"
 
 
 def json_body(response: requests.Response) -> Any:
@@ -194,6 +290,8 @@ class HttpClient:
         self.backoff = connection.backoff
         self.backoff_max = connection.backoff_max
         self.max_body = connection.max_body
+        self.verify = connection.verify
+        self.line_every = connection.line_every
         self.clock = connection.clock
         self.sleep = connection.sleep
         self.rng = connection.rng or random.Random()
@@ -205,6 +303,8 @@ class HttpClient:
         self.time_left = time_left
         self.on_wait: Callable[[float, str], None] | None = None
         self._lock = threading.Lock()
+        # The request each thread has in flight (page readers run several at once).
+        self._current = threading.local()
         self._idempotent = self._session(connection, starts=False)
         self._once = self._session(connection, starts=True)
 
@@ -236,7 +336,50 @@ class HttpClient:
         retry.time_left = lambda: self.time_left() if self.time_left is not None else math.inf
         retry.clock = lambda: self.clock()
         retry.rng = self.rng
+        retry.on_failure = self._attempt_failed
         return session(connection.verify, self.contract.secret_headers, retry)
+
+    def _exchange(self) -> _Exchange | None:
+        """The request this thread has in flight, if any."""
+        current: _Exchange | None = getattr(self._current, "exchange", None)
+        return current
+
+    def _where(self, url: str) -> str:
+        """`cyberorigen (127.0.0.1:18999)`: who a line is about."""
+        return f"{self.provider} ({urlsplit(url).netloc})"
+
+    def _attempt_failed(self, error: Exception, following: BoundedRetry | None) -> None:
+        """`BoundedRetry.on_failure`: count the attempt; when another follows, log a line."""
+        exchange = self._exchange()
+        if exchange is None or following is None:
+            return
+        now = time.monotonic()
+        backoff = following.get_backoff_time()
+        total = self.retries + 1
+        exchange.attempts += 1
+        LOG.warning(
+            "%s; attempt %d of %d in %s",
+            self.redact(
+                attempt_words(error, self._where(exchange.url), now - exchange.attempt_began)
+            ),
+            exchange.attempts,
+            total,
+            elapsed_text(backoff),
+        )
+        exchange.last_line = now
+        exchange.attempt_began = now + backoff
+
+    def _still_waiting(self, exchange: _Exchange) -> None:
+        """`_StillWaiting`'s line: the request is sent, its answer is outstanding."""
+        LOG.warning(
+            "still waiting for an answer from %s: %s %s sent %s ago (attempt %d of %d)",
+            self._where(exchange.url),
+            exchange.method.upper(),
+            urlsplit(exchange.url).path,
+            elapsed_text(exchange.elapsed()),
+            exchange.attempts,
+            self.retries + 1,
+        )
 
     def hold_lifted(self) -> float:
         """Forget a `Retry-After` hold for one urgent request; returns it for `restore_hold`."""
@@ -309,18 +452,39 @@ class HttpClient:
         self._pause(wait, "Retry-After")
 
     def _pause(self, seconds: float, why: str) -> None:
-        """Sleep out a rate-limit wait; with `on_wait` set, in slices it is told about."""
+        """Sleep out a rate-limit wait: with `on_wait` set, in slices it is told about; without,
+        in one sleep after a log line (a wait is never silent)."""
         if seconds <= 0:
+            return
+        exchange = self._exchange()
+        if exchange is not None:
+            exchange.pausing = True
+        try:
+            self._sleep_in_slices(seconds, why)
+        finally:
+            if exchange is not None:
+                exchange.pausing = False
+                exchange.last_line = time.monotonic()
+        with self._lock:
+            self.stats.waited += seconds
+
+    def _sleep_in_slices(self, seconds: float, why: str) -> None:
+        listener = self.on_wait
+        if listener is None:
+            # Nobody bound to a run listens (`watch`): one line, then the whole wait. Outside a
+            # run the waits are short (urllib3 hands back any over `backoff_max`).
+            if seconds > 1:  # sub-second backoffs are not worth a line
+                LOG.warning(
+                    "waiting %s for %s (%s)", elapsed_text(seconds), self.provider, self.redact(why)
+                )
+            self.sleep(seconds)
             return
         left = seconds
         while left > 0:
-            step = min(left, WAIT_SLICE) if self.on_wait is not None else left
-            if self.on_wait is not None:
-                self.on_wait(left, why)
+            step = min(left, WAIT_SLICE)
+            listener(left, why)
             self.sleep(step)
             left -= step
-        with self._lock:
-            self.stats.waited += seconds
 
     def _note_headers(self, response: requests.Response) -> None:
         with self._lock:
@@ -442,22 +606,28 @@ class HttpClient:
             self._idempotent if self._is_idempotent(method, creates, idempotent) else self._once
         )
         merged = {**self.contract.authorize(method, url), **(options["headers"] or {})}
+        began = time.monotonic()
+        exchange = _Exchange(method, url, began=began, attempt_began=began)
+        self._current.exchange = exchange
+        self._log_request(method, url, options["params"], merged)
         try:
-            response = session.request(
-                method,
-                url,
-                params=options["params"],
-                json=options["json"],
-                data=options["data"],
-                headers=merged,
-                timeout=self.timeout,
-                stream=True,
-            )
-            self._read_capped(response)
-        except requests.exceptions.ConnectionError as exc:
-            raise self._connection_error(method, url, exc, creates) from None
-        except requests.exceptions.Timeout as exc:
-            raise self._connection_error(method, url, exc, creates) from None
+            with _StillWaiting(exchange, self._still_waiting, self.line_every):
+                response = session.request(
+                    method,
+                    url,
+                    params=options["params"],
+                    json=options["json"],
+                    data=options["data"],
+                    headers=merged,
+                    timeout=self.timeout,
+                    # Per request: requests lets REQUESTS_CA_BUNDLE override a session's own
+                    # `verify` (psf/requests#4650, #3829); verify_tls must win.
+                    verify=self.verify,
+                    stream=True,
+                )
+                self._read_capped(response)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise self._connection_error(exchange, exc, creates) from None
         except requests.exceptions.TooManyRedirects:
             raise ProviderError(
                 f"{self.provider}: more than {MAX_REDIRECTS} redirects for {self.redact(url)}"
@@ -473,8 +643,10 @@ class HttpClient:
                 f"{self.provider}: request failed: {self.redact(str(exc))}"
             ) from None
         finally:
+            self._current.exchange = None
             with self._lock:
                 self.requests_sent += 1
+        self._log_response(response, time.monotonic() - began)
         with self._lock:
             # Retries urllib3 made inside the call count against the provider's budget too.
             retries = getattr(response.raw, "retries", None)
@@ -506,21 +678,46 @@ class HttpClient:
             chunks.append(chunk)
         response._content = b"".join(chunks)  # noqa: SLF001 - requests' own cache of the body
 
+    def _log_request(
+        self, method: str, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str]
+    ) -> None:
+        """`→ GET https://host/path?key=[redacted by scangate]` under --debug (no body)."""
+        if not LOG.isEnabledFor(logging.DEBUG):
+            return
+        prepared = requests.models.PreparedRequest()
+        prepared.prepare_url(url, params)
+        shown = masked_headers(headers, self.contract.secret_headers)
+        extra = " [" + ", ".join(f"{k}: {v}" for k, v in shown.items()) + "]" if shown else ""
+        line = f"→ {method.upper()} {masked_url(prepared.url or url)}{extra}"
+        LOG.debug("%s", self.redact(line))
+
+    def _log_response(self, response: requests.Response, seconds: float) -> None:
+        """`← 200 OK 1.2 kB in 85 ms` under --debug (the size, never the body)."""
+        if not LOG.isEnabledFor(logging.DEBUG):
+            return
+        retries = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
+        again = f" after {len(retries)} retr{'ies' if len(retries) > 1 else 'y'}" if retries else ""
+        LOG.debug(
+            "← %d %s %s in %d ms%s",
+            response.status_code,
+            self.redact(response.reason or ""),
+            size_text(len(response.content)),
+            round(seconds * 1000),
+            again,
+        )
+
     def _connection_error(
-        self, method: str, url: str, exc: Exception, creates: bool
+        self, exchange: _Exchange, exc: Exception, creates: bool
     ) -> ProviderError:
-        host = urlsplit(url).netloc
-        reason = self.redact(type(exc).__name__)
+        """The diagnosis of a request that got no answer: what failed, attempts and time."""
+        host = urlsplit(exchange.url).netloc
+        what = self.redact(failure_words(exc, host, self.timeout))
         if creates and not never_sent(exc):
-            return AmbiguousStartError(
-                f"{self.provider}: the start request to {host} got no answer ({reason})"
-            )
-        hint = "check the network and provider.base_url; the provider may be down"
-        if isinstance(exc, requests.exceptions.SSLError):
-            hint = "TLS failed; for a private CA set provider.verify_tls to its bundle path"
+            return AmbiguousStartError(f"{self.provider}: the start request got no answer: {what}")
+        count = exchange.attempts
+        tries = f"{count} attempt{'s' if count != 1 else ''} in {elapsed_text(exchange.elapsed())}"
         return ProviderUnavailableError(
-            f"{self.provider}: cannot reach {host} ({reason}) after {self.retries} retries",
-            hint=hint,
+            f"{self.provider}: {what} — after {tries}", hint=failure_hint(exc)
         )
 
     def status_error(

@@ -4,7 +4,7 @@
 before the next one (design.md §5). It never sleeps, takes the time as an argument and reads an
 injectable wall clock only to place `Retry-After` and `X-RateLimit-Reset`, so it is tested on a
 virtual clock. Polling is a policy of its own, apart from the HTTP layer's
-per-request retries (style.md rule 15, after api-core's `future/polling.py`).
+per-request retries (after google-api-core's `future/polling.py`).
 
 The algorithm:
 
@@ -52,8 +52,9 @@ The algorithm:
    deadline the caller stops waiting instead of polling.
 
 `ProgressReporter` turns polls into log lines: one per status or phase change, and otherwise a
-heartbeat at most every `heartbeat` seconds; a `note` (how long the start was queued behind the
-plan's limits) rides along on every line.
+heartbeat every `heartbeat` seconds; each line says how long the wait has taken, how much of
+`scan.timeout` is left and how many polls and requests it cost, and a `note` (how long the start
+was queued behind the plan's limits) rides along.
 """
 
 from __future__ import annotations
@@ -62,14 +63,16 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scangate.model import ScanProgress, ScanStatus
 from scangate.ratelimit import RateLimitState, RequestWindow
 from scangate.text import no_workflow_commands, one_line
 
-HEARTBEAT = 60.0
-"""Seconds between "still waiting" lines when nothing changes (design.md §5)."""
+HEARTBEAT = 30.0
+"""Seconds between "still waiting" lines when nothing changes. design.md §5 allows up to 60 s;
+30 s matches the queue and rate-limit lines (issue 17: "a line at least every 30 s"), so no
+kind of wait leaves the CI log quiet long enough to look hung."""
 _HOUR = 3600.0
 _MEMORY = 0.5
 """Weight an older reading keeps per later poll when readings are fused."""
@@ -459,8 +462,10 @@ class PollSchedule:
 class ProgressReporter:
     """Writes wait progress: one line per status or phase change, else a periodic heartbeat.
 
-    A line reads `status running · 45% · phase vulnerability_scanning · ETA 12m · 7 polls`.
-    Provider text is flattened to one line and cannot form a CI workflow command.
+    A line reads `scan 1234 running (scanning) 42% · ETA 3m · 6m10s elapsed, 23m50s of
+    scan.timeout left · 14 polls, 31 requests`: what the provider said, how long the wait has
+    taken and may still take, and what it cost. Provider text is flattened to one line and
+    cannot form a CI workflow command.
     """
 
     def __init__(
@@ -470,17 +475,28 @@ class ProgressReporter:
         clock: Callable[[], float] = time.monotonic,
         heartbeat: float = HEARTBEAT,
         note: Callable[[], str] | None = None,
+        subject: str = "status",
+        deadline: float | None = None,
+        requests: Callable[[], int] | None = None,
     ) -> None:
         """Create a new `ProgressReporter` writing lines through `write`, timed by `clock`.
 
-        `note`, when given, returns text appended to every line (empty: nothing appended).
+        The wait is taken to begin now. `subject` opens every line (`scan 1234`); `deadline`
+        (on `clock`) is when `scan.timeout` runs out, for the budget left; `requests` gives the
+        requests sent so far. `note`, when given, returns text appended to every line (empty:
+        nothing appended).
         """
         self._write = write
         self._clock = clock
         self._heartbeat = heartbeat
         self._note = note
+        self._subject = subject
+        self._deadline = deadline
+        self._requests = requests
+        self._began = clock()
         self._key: tuple[ScanStatus, str, str] | None = None
         self._last: ScanProgress | None = None
+        self._seen_at = self._began
         self._polls = 0
         self._written_at = -math.inf
 
@@ -489,38 +505,92 @@ class ProgressReporter:
         key = (progress.status, progress.raw_status, progress.phase)
         changed = key != self._key
         self._key, self._last, self._polls = key, progress, polls_used
-        if changed or self._clock() - self._written_at >= self._heartbeat:
+        self._seen_at = self._clock()
+        if changed or self._seen_at - self._written_at >= self._heartbeat:
             self._emit()
             return True
         return False
 
-    def tick(self) -> bool:
-        """Write a heartbeat of the last state if one is due (for long sleeps between polls)."""
-        if self._last is None or self._clock() - self._written_at < self._heartbeat:
+    def tick(self, *, early: float = 0.0) -> bool:
+        """Write a heartbeat of the last state if one is due (for long sleeps between polls).
+
+        `early`: seconds before it is due that it may come, so a caller sleeping until it is
+        due (`due_in`) writes it on waking whatever the clock's rounding.
+        """
+        if self._last is None or self._clock() - self._written_at < self._heartbeat - early:
             return False
         self._emit()
         return True
 
+    def due_in(self) -> float:
+        """Seconds until the next heartbeat is due (infinite before the first poll's answer)."""
+        if self._last is None:
+            return math.inf
+        return max(0.0, self._written_at + self._heartbeat - self._clock())
+
+    def elapsed(self) -> float:
+        """Seconds since the wait began."""
+        return max(0.0, self._clock() - self._began)
+
     def _emit(self) -> None:
         assert self._last is not None
-        self._written_at = self._clock()
-        line = format_progress(self._last, self._polls)
+        now = self._written_at = self._clock()
+        last = self._last
+        if last.eta_seconds is not None and math.isfinite(last.eta_seconds):
+            # A heartbeat between polls counts the provider's estimate down, not repeats it.
+            last = replace(last, eta_seconds=max(0.0, last.eta_seconds - (now - self._seen_at)))
+        left = None if self._deadline is None else self._deadline - now
+        requests = None if self._requests is None else self._requests()
+        line = format_progress(
+            last,
+            self._polls,
+            subject=self._subject,
+            timing=format_timing(now - self._began, left),
+            requests=requests,
+        )
         note = self._note() if self._note is not None else ""
         self._write(f"{line} · {no_workflow_commands(note)}" if note else line)
 
 
-def format_progress(progress: ScanProgress, polls_used: int) -> str:
-    """One progress line; provider text (raw status, phase, message) is flattened and capped."""
+def format_timing(elapsed: float, left: float | None) -> str:
+    """`6m10s elapsed, 23m50s of scan.timeout left` (the budget only when known)."""
+    text = f"{format_clock(elapsed)} elapsed"
+    if left is None:
+        return text
+    return f"{text}, {format_clock(max(0.0, left))} of scan.timeout left"
+
+
+def format_progress(
+    progress: ScanProgress,
+    polls_used: int,
+    *,
+    subject: str = "status",
+    timing: str = "",
+    requests: int | None = None,
+) -> str:
+    """One progress line; provider text (raw status, phase, message) is flattened and capped.
+
+    `subject` opens it (`scan 1234`), `timing` (`format_timing`) follows the provider's
+    estimates, and `requests`, when known, joins the poll count.
+    """
     status = progress.status.value
     raw = one_line(progress.raw_status, 60)
-    parts = [f"status {status}" + (f" ({raw})" if raw and raw.lower() != status else "")]
+    head = f"{one_line(subject, 120)} {status}" + (
+        f" ({raw})" if raw and raw.lower() != status else ""
+    )
     if progress.progress is not None and math.isfinite(progress.progress):
-        parts.append(f"{format_percent(progress.progress)}%")
+        head += f" {format_percent(progress.progress)}%"
+    parts = [head]
     if progress.phase:
         parts.append(f"phase {one_line(progress.phase, 60)}")
     if progress.eta_seconds is not None and math.isfinite(progress.eta_seconds):
         parts.append(f"ETA {format_duration(progress.eta_seconds)}")
-    parts.append(f"{polls_used} poll" + ("" if polls_used == 1 else "s"))
+    if timing:
+        parts.append(timing)
+    spent = f"{polls_used} poll" + ("" if polls_used == 1 else "s")
+    if requests is not None:
+        spent += f", {requests} request" + ("" if requests == 1 else "s")
+    parts.append(spent)
     if progress.message:
         parts.append(one_line(progress.message, 120))
     return no_workflow_commands(" · ".join(parts))

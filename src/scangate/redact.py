@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from scangate.secrets import REDACTED, redact_tokens
+from scangate.secrets import CREDENTIAL_HEADERS, REDACTED, is_secret_key, redact_tokens
 
-__all__ = ["REDACTED", "Redactor"]
+__all__ = ["REDACTED", "Redactor", "is_secret_name", "masked_headers", "masked_url"]
+
+_SECRET_NAME_WORDS = ("auth", "signature", "credential", "session", "cookie", "apikey", "key")
+"""Besides `secrets.is_secret_key`'s words: names whose values sign or open a session. Too
+broad on purpose: a debug line that hides an `access_key` id loses nothing that matters."""
+_IDENTIFIER_PARAMS = ("user", "username", "email", "login")
+"""Query parameters naming the account (VAddy's `user`): not secret, but not printed without
+need (design §6 "Credentials")."""
 
 _MIN_SECRET = 4
 """Shorter values would redact ordinary words; providers' secrets are far longer."""
@@ -60,3 +69,43 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return redact_tokens(text)
+
+
+def is_secret_name(name: str) -> bool:
+    """True for a query parameter or header named like a credential (`api_key`, `sig`, `auth`)."""
+    normal = re.sub(r"[^a-z0-9]", "", name.lower())
+    if normal in ("sig", "pwd", "pass"):
+        return True
+    return is_secret_key(name) or any(word in normal for word in _SECRET_NAME_WORDS)
+
+
+def masked_url(url: str) -> str:
+    """`url` with the values of secret-named (and account-naming) query parameters and any
+    password replaced.
+
+    The marker stays readable (not percent-encoded): the line is for a person.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{quote(k)}={REDACTED if _hidden_param(k) else quote(v)}" for k, v in pairs)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _hidden_param(name: str) -> bool:
+    return is_secret_name(name) or name.lower() in _IDENTIFIER_PARAMS
+
+
+def masked_headers(headers: Mapping[str, str], secret_headers: Iterable[str]) -> dict[str, str]:
+    """The headers a provider adds, for a debug line: each secret one's value replaced.
+
+    Secret are the provider's own (`HttpContract.secret_headers`), the usual credential
+    headers, and any named like a credential (`X-NCP-APIGW-SIGNATURE-V2`).
+    """
+    secret = {name.lower() for name in secret_headers} | set(CREDENTIAL_HEADERS)
+    return {
+        name: REDACTED if name.lower() in secret or is_secret_name(name) else value
+        for name, value in headers.items()
+    }

@@ -8,6 +8,7 @@ from scangate import __version__
 from scangate.baseline import Baseline, load_baseline
 from scangate.ci import publish
 from scangate.errors import ExitStatus
+from scangate.explain import decision_lines
 from scangate.formats import Report
 from scangate.gate import combine, evaluate
 from scangate.model import Evaluation, Policy, ScanResult
@@ -35,7 +36,9 @@ def evaluate_all(
 def gate_and_report(
     results: list[ScanResult], policy: Policy, context: Context, interrupted: str = ""
 ) -> Report:
-    """Gate `results`, write every report, publish to the CI, and print the outcome."""
+    """Gate `results`, write every report, publish to the CI, and print the outcome: the
+    failing and warned findings (`explain.decision_lines`), why, the verdict, where the
+    reports are."""
     evaluations = evaluate_all(results, policy, context)
     made = Report(
         evaluations=evaluations,
@@ -52,6 +55,10 @@ def gate_and_report(
             context.console.line(f"warning: ignore[{entry.index}] expired on {entry.expires}")
         for entry in evaluation.unused_ignores:
             context.console.line(f"warning: ignore[{entry.index}] matched no finding")
+    # The decision explained where every CI shows it, the log: the findings that fail, those
+    # that warn, then why the verdict is what it is (issue 17).
+    for line in decision_lines(made, written):
+        context.console.line(line)
     for reason in report_reasons(evaluations):
         context.console.line(f"  - {reason}")
     context.console.line(summary_line(made))

@@ -172,6 +172,8 @@ def _scan_result(raw: dict[str, Any], where: str) -> ScanResult:
         # Files written before the completeness checks have no `shortfall`.
         shortfall=raw.get("shortfall", ""),
         queue=_queue(raw["queue"]) if "queue" in raw else None,
+        # Files written before the scanner version was recorded have none: reports say unknown.
+        scanner_version=raw.get("scanner_version", ""),
     )
 
 

@@ -27,7 +27,13 @@ from scangate.errors import (
 )
 from scangate.model import QueueStats, ScanResult, ScanStatus
 from scangate.policy import IfRunning, OnTimeout, Policy
-from scangate.polling import PollSchedule, ProgressReporter, format_clock, format_duration
+from scangate.polling import (
+    HEARTBEAT,
+    PollSchedule,
+    ProgressReporter,
+    format_clock,
+    format_duration,
+)
 from scangate.providers.interface import Provider, ScanProgress, ScanRef, StartAttempt
 from scangate.text import one_line
 
@@ -37,10 +43,12 @@ T = TypeVar("T")
 
 CANCEL_BUDGET = 3.0
 """Seconds the remote cancel may take on timeout or a signal; reports need the rest of 5 s."""
-HEARTBEAT_SLICE = 60.0
+HEARTBEAT_SLICE = HEARTBEAT
 """Longest single sleep, so the heartbeat line keeps coming during a long wait (design §5)."""
 MAX_POLL_FAILURES = 10
 """Consecutive failed polls (each already retried by the HTTP layer) before giving up."""
+TICK_EARLY = 0.5
+"""Seconds early a heartbeat may come, so that sleeping until it is due never sleeps past it."""
 QUEUE_BASE = 2.0
 """Ceiling of the first wait of a queued start; it doubles per refusal (full jitter below it)."""
 QUEUE_CAP = 60.0
@@ -195,6 +203,8 @@ class Runner:
     rng: random.Random = field(default_factory=random.Random)
     _line_at: float = field(default=-1e18, repr=False)
     """Monotonic time of the last queue or rate-limit line."""
+    _rate_until: float = field(default=-1e18, repr=False)
+    """Monotonic time the rate-limit wait last heard of ends (tells a new wait from a slice)."""
     _per_target: bool = field(default=False, repr=False)
     """The last refusal was for a scan running on the target (VAddy's one per project)."""
     _started_here: str = field(default="", repr=False)
@@ -226,16 +236,18 @@ class Runner:
         if running is not None:
             mode = self.policy.scan.if_running
             if mode is IfRunning.FAIL:
+                # Offer `attach` only where the provider can (VAddy cannot: its runcheck names
+                # no scan to attach to, docs/providers/vaddy.md "GET /v2/scan/runcheck").
+                modes = "wait or attach" if self.provider.capabilities.attach else "wait"
                 raise ScanIncompleteError(
                     f"a scan is already running for {self.target}: {running.scan_id}",
-                    hint="wait for it to finish, or set scan.if_running to wait or attach",
+                    hint=f"wait for it to finish, or set scan.if_running to {modes}",
                 )
             if mode is IfRunning.ATTACH:
                 self.log(f"attaching to scan {running.scan_id}, already running for {self.target}")
                 self.scan = running
                 return running
-            self.log(f"scan {running.scan_id} is already running for {self.target}; waiting")
-            self.wait(running, own=False)
+            self._wait_for_theirs(running)
         self.scan = self._queued(self._start_when_free)
         self.pending = None
         self._started_here = self.scan.scan_id
@@ -258,9 +270,20 @@ class Runner:
         if self.queue.since is not None and self._per_target:
             running = self.provider.find_running(self.target)
             if running is not None:
-                self.log(f"scan {running.scan_id} is running for {self.target}; waiting")
-                self.wait(running, own=False)
+                self._wait_for_theirs(running)
         return self._start_once()
+
+    def _wait_for_theirs(self, running: ScanRef) -> None:
+        """Wait for another client's scan on the target to end, saying it is not ours.
+
+        Its lines must never read as our scan's progress or end (issue 17: VAddy's
+        `status completed` before `started VAddy scan`).
+        """
+        self.log(
+            f"{self.provider.display_name} target {self.target} busy with scan "
+            f"{running.scan_id} (not ours); waiting for it to end before starting ours"
+        )
+        self.wait(running, own=False)
 
     def _queue_wait(self, busy: ProviderBusyError) -> None:
         """Wait before trying a refused start again, or give up at the deadline (exit 4)."""
@@ -324,15 +347,24 @@ class Runner:
             self.sleep(min(left, due))
 
     def _rate_line(self, seconds: float, why: str) -> None:
-        """`HttpClient.on_wait`: a line for a rate-limit wait, at most one per `QUEUE_LINE`."""
+        """`HttpClient.on_wait`, told before each slice (`http.WAIT_SLICE`, 5 s) of a wait.
+
+        A line comes once `QUEUE_LINE` has passed since the last queue or rate line (with the
+        slice, never more than 30 s apart: issue 17), and at once for a new wait that outlasts
+        that cadence, so its whole length is said up front. A short wait that ends before a
+        line is due needs none of its own (a CyberSec Pro Trial paces many such).
+        """
         now = self.monotonic()
-        if now - self._line_at < QUEUE_LINE:
+        fresh = abs(now + seconds - self._rate_until) > 1.0
+        self._rate_until = now + seconds
+        due = now - self._line_at >= QUEUE_LINE
+        if not due and not (fresh and now + seconds > self._line_at + QUEUE_LINE):
             return
         self._line_at = now
         left = format_clock(max(0.0, self.deadline - now))
         self.log(
-            f"rate-limited by {self.provider.display_name}: waiting {format_clock(seconds)} "
-            f"({why}), {left} of budget left"
+            f"rate limited by {self.provider.display_name}, waiting {format_clock(seconds)} "
+            f"({one_line(why, 120)}), {left} of scan.timeout left"
         )
 
     def queue_stats(self) -> QueueStats:
@@ -392,8 +424,15 @@ class Runner:
 
         `own` is False when waiting for somebody else's scan (`if_running: wait`).
         """
-        note = self.queue_note if own else None
-        reporter = ProgressReporter(write=self.log, clock=self.monotonic, note=note)
+        reporter = ProgressReporter(
+            write=self.log,
+            clock=self.monotonic,
+            note=self.queue_note if own else None,
+            # The other client's scan is named once, on the line that says it is not ours.
+            subject=f"scan {scan.scan_id}" if own else "other client's scan",
+            deadline=self.deadline,
+            requests=self.provider.requests_sent,
+        )
         schedule = self.schedule()
         begun = self.monotonic()
         self._learn(schedule, scan, begun)
@@ -414,21 +453,37 @@ class Runner:
                 self.polls += 1
                 if own:
                     self.last = progress
+                if progress.status.terminal and not own:
+                    self._theirs_ended(progress, reporter.elapsed())
+                    return progress
                 reporter.update(progress, self.polls)
                 if progress.status.terminal:
                     return progress
+            rate = self.provider.rate_state()
             delay = schedule.next_delay(
                 progress,
                 now=self.monotonic(),
                 started=begun,
                 polls=self.polls,
-                rate=self.provider.rate_state(),
+                rate=rate,
                 deadline=self.deadline,
                 requests=self.provider.requests_sent(),
             )
             if failures:
                 delay = max(delay, min(2.0**failures, 30.0))
-            self._sleep(min(delay, max(0.0, self.deadline - self.monotonic())), reporter)
+            delay = min(delay, max(0.0, self.deadline - self.monotonic()))
+            if rate.held_for(self.provider.now()) >= max(delay, 1.0):
+                # The provider's Retry-After sets this sleep: say so, not just "running".
+                self._rate_line(delay, "Retry-After, before the next status poll")
+            self._sleep(delay, reporter)
+
+    def _theirs_ended(self, progress: ScanProgress, elapsed: float) -> None:
+        """The other client's scan ended: the target is free, and our scan comes next."""
+        how = one_line(progress.raw_status, 60) or progress.status.value
+        self.log(
+            f"{self.target} free after {format_clock(elapsed)} (the other scan ended: {how}); "
+            "starting our scan"
+        )
 
     def _learn(self, schedule: PollSchedule, scan: ScanRef, begun: float) -> None:
         """Tell `schedule` how long the target's past scans took, when the provider knows.
@@ -471,11 +526,12 @@ class Runner:
         return begun - max(0.0, age)
 
     def _sleep(self, seconds: float, reporter: ProgressReporter) -> None:
-        """Sleep in slices of at most a heartbeat, so a long wait still shows it is alive."""
+        """Sleep until the next heartbeat is due, at most a heartbeat at a time, and write it:
+        a long wait shows it is alive every `HEARTBEAT` seconds, not one or two later."""
         end = self.monotonic() + seconds
         while (left := end - self.monotonic()) > 0:
-            self.sleep(min(left, HEARTBEAT_SLICE))
-            reporter.tick()
+            reporter.tick(early=TICK_EARLY)  # due within TICK_EARLY: now, not after a sleep
+            self.sleep(min(left, HEARTBEAT_SLICE, reporter.due_in()))
 
     def fetch(self, scan: ScanRef, progress: ScanProgress) -> ScanResult:
         """Fetch the result of a scan that ended, with what the plan's limits cost the run."""
@@ -498,6 +554,7 @@ class Runner:
             finished_at=datetime.now(UTC),
             console_url=scan.console_url,
             message=why,
+            scanner_version=self.provider.scanner_version(),
         )
 
     def stop_remote(self) -> str:

@@ -2,7 +2,7 @@
 
 A leaf module (standard library only), so the policy loader, the runtime `Redactor`, the domain's
 evidence capping and the SARIF formatter all recognize the same shapes and write the same marker
-(design §6, §9 "Policy errors"; anchors.md (d) 7; formats.md §1.8 item 5).
+(docs/design.md §6, §9 "Policy errors"; docs/formats.md §1.8 item 5).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ BEARER_TOKEN = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
 """`Bearer <token>` in running text; group 1 is the scheme, kept so the text still reads."""
 
 CYBERSECPRO_API_KEY = re.compile(r"\bcsp_[A-Za-z0-9]{16,}")
-"""CyberSec Pro keys are `csp_` + 64 hex (cybersecpro.md "API keys"); be generous."""
+"""CyberSec Pro keys are `csp_` + 64 hex (docs/providers/cybersecpro.md "API keys"); be generous."""
 
 URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
 """`scheme://user:password@`."""
@@ -61,7 +61,8 @@ def is_secret_key(key: str) -> bool:
     """True for a key named like a credential (`api_key`, `clientSecret`, `X-Auth-Token`).
 
     A key naming a form *field* is exempt: CyStack's `advances.authentication.password_field`
-    holds the login form's input name, not a password (cystack.md, `advances.authentication`).
+    holds the login form's input name, not a password (docs/providers/cystack.md,
+    `advances.authentication`).
     """
     normal = re.sub(r"[^a-z0-9]", "", key.lower())
     if normal.endswith("field"):

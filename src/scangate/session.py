@@ -12,8 +12,10 @@ import sys
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
+from scangate.ci import Failure
 from scangate.ci.github import add_mask, is_github
 from scangate.output import Console
 from scangate.redact import Redactor
@@ -29,6 +31,15 @@ class Context:
     debug: bool
     process_start: float
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    # What a run that fails must hand to the CI system (`cli.main`, issue 17):
+    reports_dir: Path | None = None
+    """The policy's reports directory, once a policy loaded (where the dotenv report goes)."""
+    scan_id: str = ""
+    """The scan this run started or attached to, once there is one."""
+    published: bool = False
+    """True once a report's outputs and summary were published: no second set is written."""
+    failure: Failure | None = None
+    """Set by a command that ends on a timeout, signal or error it handled itself."""
 
     @classmethod
     def create(cls, *, debug: bool, process_start: float) -> Context:

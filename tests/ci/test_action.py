@@ -2,7 +2,7 @@
 
 GitHub: `action.yml` is read the way the runner reads it (inputs with their defaults, `runs.env`
 expressions, `INPUT_*` variables, `runs.entrypoint` + `runs.args`), and the command runs in a
-workspace with `GITHUB_ACTIONS`, `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` set (formats.md
+workspace with `GITHUB_ACTIONS`, `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` set (docs/formats.md
 §4.2-§4.4). GitLab: the jobs of `examples/gitlab/.gitlab-ci.yml` run their `script` lines with
 their `variables` and GitLab's own (`GITLAB_CI`, `CI_PROJECT_DIR`). Both against the sandbox.
 """

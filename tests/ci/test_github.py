@@ -21,6 +21,7 @@ from scangate.formats.markdown import MAX_BYTES, MarkdownFormatter
 from scangate.gate import Decision, combine, evaluate
 from scangate.model import Finding, QueueStats, ScanResult, ScanStatus, Severity
 from scangate.policy import GateSettings, IgnoreRule
+from scangate.redact import Redactor
 
 GITHUB = {"GITHUB_ACTIONS": "true"}
 RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
@@ -429,3 +430,127 @@ def test_a_started_scan_id_becomes_the_scan_id_output(tmp_path: Path) -> None:
     ci.publish_start("scan_42", tmp_path / "reports", env, io.StringIO())
     assert parse_output_file((tmp_path / "output").read_text("utf-8")) == {"scan-id": "scan_42"}
     assert not (tmp_path / "reports").exists()
+
+
+# --- a run that ended without a report (issue 17) -------------------------------------------
+
+SECRET = "ghp_secretTokenValue0123456789abcdef"
+
+
+def publish_failure(
+    tmp_path: Path, failure: ci.Failure, *, reported: bool = False
+) -> tuple[str, str, str, list[str]]:
+    """Publish `failure` as a GitHub step; return stdout, the outputs, the summary, warnings."""
+    env = {
+        **GITHUB,
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
+    stdout = io.StringIO()
+    warnings: list[str] = []
+    redactor = Redactor([SECRET])
+    ci.publish_failure(
+        failure,
+        env,
+        stdout,
+        reports_dir=None,
+        redact=redactor,
+        warn=warnings.append,
+        reported=reported,
+    )
+
+    def text(name: str) -> str:
+        path = tmp_path / name
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+    return stdout.getvalue(), text("out"), text("summary.md"), warnings
+
+
+@pytest.mark.parametrize(
+    ("exit_status", "verdict"),
+    [(2, "error"), (3, "error"), (4, "incomplete"), (130, "interrupted"), (143, "interrupted")],
+)
+def test_a_failure_writes_every_output_once_with_its_verdict(
+    tmp_path: Path, exit_status: int, verdict: str
+) -> None:
+    failure = ci.Failure(exit_status, "provider error", "cause", "fix it", "scan-9")
+    _, outputs, _, _ = publish_failure(tmp_path, failure)
+    values = parse_output_file(outputs)
+    assert list(values) == list(ci.OUTPUT_NAMES)
+    assert (values["verdict"], values["scan-id"]) == (verdict, "scan-9")
+    assert {values[n] for n in ci.OUTPUT_NAMES if n not in ("verdict", "scan-id")} == {""}
+    assert verdict in ci.VERDICTS
+
+
+def test_a_hostile_cause_is_one_error_annotation_and_cannot_forge_a_command(
+    tmp_path: Path,
+) -> None:
+    failure = ci.Failure(3, "provider error", "bad answer: " + HOSTILE, "retry " + HOSTILE)
+    stdout, _, summary, _ = publish_failure(tmp_path, failure)
+    [error] = commands_in(stdout)
+    assert error.name == "error"
+    assert error.properties == {"title": "scangate: provider error"}
+    lines = error.message.splitlines()
+    assert lines[0].startswith("bad answer: <script>")
+    assert lines[-1].startswith("fix: retry <script>")
+    assert all(line.isprintable() for line in lines)
+    # The summary shows the text, never its markup.
+    assert "<script>" not in summary and "\\<script\\>" in summary
+    assert "## scangate: error" in summary
+
+
+def test_a_failure_never_shows_a_secret(tmp_path: Path) -> None:
+    failure = ci.Failure(3, "provider error", f"rejected {SECRET}", f"rotate {SECRET}", "s-1")
+    stdout, outputs, summary, _ = publish_failure(tmp_path, failure)
+    for text in (stdout, outputs, summary):
+        assert SECRET not in text
+    assert "rejected" in stdout and "rejected" in summary
+
+
+def test_a_resumable_failure_says_how_to_resume(tmp_path: Path) -> None:
+    failure = ci.Failure(3, "provider error", "timeout", "check", "scan_42", resumable=True)
+    stdout, _, summary, _ = publish_failure(tmp_path, failure)
+    [error] = commands_in(stdout)
+    assert "resume scan scan_42 with `scangate wait --scan-id scan_42`" in error.message
+    assert "**Scan:** `scan_42`" in summary
+    assert "**Resume:** run `scangate wait --scan-id scan_42`" in summary
+
+
+def test_a_failure_after_a_report_adds_the_error_but_no_second_outputs(tmp_path: Path) -> None:
+    failure = ci.Failure(3, "provider error", "results lost", "resume", "s-1", resumable=True)
+    stdout, outputs, summary, _ = publish_failure(tmp_path, failure, reported=True)
+    assert [c.name for c in commands_in(stdout)] == ["error"]
+    assert "## scangate: error" in summary
+    assert outputs == ""
+
+
+def test_an_unwritable_output_file_is_a_warning_and_the_rest_is_written(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    failure = ci.Failure(2, "policy error", "typo", "fix the typo")
+    stdout, _, summary, warnings = publish_failure(tmp_path, failure)
+    assert [c.name for c in commands_in(stdout)] == ["error"]
+    assert "## scangate: error" in summary
+    [warning] = warnings
+    assert warning.startswith("warning: cannot write GITHUB_OUTPUT")
+    assert warning.endswith("the exit status stays 2")
+
+
+def test_an_interrupted_report_has_the_verdict_interrupted() -> None:
+    report = replace(spread(2, fail_on=Severity.HIGH), interrupted="interrupted by SIGTERM")
+    assert ci.outputs(report, [])["verdict"] == "interrupted"
+    assert ci.outputs(spread(2, fail_on=Severity.HIGH), [])["verdict"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("status", "fix"),
+    [
+        (ScanStatus.TIMED_OUT, "fix: raise scan.timeout"),
+        (ScanStatus.INTERRUPTED, "fix: rerun the job"),
+        (ScanStatus.RUNNING, "fix: the scan may still be running: resume it with `scangate wait"),
+        (ScanStatus.FAILED, "fix: see the scan in the provider's console"),
+    ],
+)
+def test_an_incomplete_scan_annotation_names_the_fix(status: ScanStatus, fix: str) -> None:
+    result = make_result([make_finding(1)], status=status, message="stopped")
+    [error] = github.plan_annotations(report_of(result)).annotations
+    assert error.message.splitlines()[-1].startswith(fix)

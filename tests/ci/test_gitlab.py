@@ -120,3 +120,63 @@ def test_a_started_scan_id_reaches_the_variable_scangate_wait_reads(
     for key, value in dotenv.items():
         monkeypatch.setenv(key, value)
     assert build_parser().parse_args(["wait"]).scan_id == "scan_42"
+
+
+def publish_gitlab_failure(
+    failure: ci.Failure, reports_dir: Path | None, *, reported: bool = False
+) -> tuple[str, list[str]]:
+    stdout = io.StringIO()
+    warnings: list[str] = []
+    ci.publish_failure(
+        failure,
+        GITLAB,
+        stdout,
+        reports_dir=reports_dir,
+        redact=lambda text: text.replace("hunter2-secret", "***"),
+        warn=warnings.append,
+        reported=reported,
+    )
+    return stdout.getvalue(), warnings
+
+
+def test_a_failure_is_an_open_section_and_a_dotenv_in_the_reports_dir(tmp_path: Path) -> None:
+    failure = ci.Failure(
+        3, "provider error", "refused hunter2-secret\n" + HOSTILE, "check", "s-7", resumable=True
+    )
+    log, warnings = publish_gitlab_failure(failure, tmp_path / "reports")
+    start, end = sections_in(log)
+    assert (start.header, start.collapsed, end.name) == ("scangate: error", False, start.name)
+    body = log.split(start.header, 1)[1]
+    assert "refused ***" in body and "hunter2-secret" not in log
+    assert "fix: check\n" in body and "resume with `scangate wait --scan-id s-7`" in body
+    assert body.count("\x1b[0Ksection_") == 1  # hostile text forged no marker
+    dotenv = parse_dotenv((tmp_path / "reports" / gitlab.DOTENV_NAME).read_text("utf-8"))
+    assert dotenv == {"SCANGATE_VERDICT": "error", "SCANGATE_SCAN_ID": "s-7"}
+    assert warnings == []
+
+
+def test_a_failure_before_the_policy_loaded_writes_the_dotenv_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    publish_gitlab_failure(ci.Failure(2, "policy error", "typo", "fix it"), None)
+    dotenv = parse_dotenv((tmp_path / gitlab.DOTENV_NAME).read_text("utf-8"))
+    assert dotenv == {"SCANGATE_VERDICT": "error"}
+
+
+def test_a_failure_after_a_report_leaves_its_dotenv_alone(tmp_path: Path) -> None:
+    (tmp_path / gitlab.DOTENV_NAME).write_text("SCANGATE_VERDICT=incomplete\n", "utf-8")
+    log, _ = publish_gitlab_failure(
+        ci.Failure(3, "provider error", "lost", "resume"), tmp_path, reported=True
+    )
+    assert "scangate: error" in log
+    assert (tmp_path / gitlab.DOTENV_NAME).read_text("utf-8") == "SCANGATE_VERDICT=incomplete\n"
+
+
+def test_an_unwritable_dotenv_after_a_failure_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / gitlab.DOTENV_NAME).mkdir()
+    log, warnings = publish_gitlab_failure(ci.Failure(4, "timeout", "late", "wait"), tmp_path)
+    assert "scangate: scan did not complete" in log
+    [warning] = warnings
+    assert "cannot write the dotenv report" in warning
+    assert warning.endswith("the exit status stays 4")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,9 @@ def test_if_running_fail_exits_4_and_starts_nothing(tmp_path: Path) -> None:
     run, server = run_scenario(tmp_path, PROVIDER, "busy-project", scan={"if_running": "fail"})
     assert run.exit == 4, run.stderr
     assert f"a scan is already running for {PROJECT}" in run.stderr
+    # VAddy cannot attach (its runcheck names no scan), so the hint offers only `wait`.
+    assert "hint: wait for it to finish, or set scan.if_running to wait\n" in run.stderr
+    assert "attach" not in run.stderr
     assert server.log.count(category="start") == 0
     assert [e.path for e in server.log.entries()] == ["/v2/scan/runcheck"]
     assert_sane_stderr(run.stderr)
@@ -265,3 +269,34 @@ def test_seeded_history_times_the_polls_end_to_end(tmp_path: Path) -> None:
     polls = server.log.find("GET", "/v2/scan/result")
     # Without history the second poll comes 5 s after the first; with it, near the usual end.
     assert polls[1].time - polls[0].time >= 3
+
+
+# -- the waiting log: another client's scan is never read as ours (issue 17) --------------------
+
+
+def test_waiting_for_another_clients_scan_says_it_is_not_ours_before_starting_ours(
+    tmp_path: Path,
+) -> None:
+    run, server = run_scenario(tmp_path, PROVIDER, "busy-project")
+    assert run.exit == 0, run.stderr
+    lines = [line.removeprefix("scangate: ") for line in run.stderr.splitlines()]
+    busy = next(i for i, line in enumerate(lines) if " busy with scan " in line)
+    free = next(i for i, line in enumerate(lines) if line.startswith(f"{PROJECT} free after "))
+    started = next(i for i, line in enumerate(lines) if line.startswith("started VAddy scan "))
+    assert busy < free < started
+    assert lines[busy].startswith(f"VAddy target {PROJECT} busy with scan ")
+    assert lines[busy].endswith(" (not ours); waiting for it to end before starting ours")
+    assert lines[free].endswith(" (the other scan ended: running_process 0); starting our scan")
+    # The project was busy for 3 s of the emulator's clock: the wait says about as much.
+    waited = re.fullmatch(rf"{PROJECT} free after (\d+)s .*", lines[free])
+    assert waited and 2 <= int(waited.group(1)) <= 30
+    # Before our start, every line is about the other scan; none says "completed".
+    theirs = lines[busy + 1 : free]
+    assert theirs and all(line.startswith("other client's scan running (") for line in theirs)
+    assert not any("completed" in line for line in lines[:started])
+    # Our scan's lines name it, from its first poll to its end.
+    scan_id = run.results()["scans"][0]["scan_id"]
+    assert lines[started] == f"started VAddy scan {scan_id}"
+    ours = [line for line in lines[started + 1 :] if line.startswith(f"scan {scan_id} ")]
+    assert ours[-1].startswith(f"scan {scan_id} completed (finish) · ")
+    assert server.log.count(category="start") == 1

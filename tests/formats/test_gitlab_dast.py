@@ -429,3 +429,68 @@ def test_output_is_deterministic() -> None:
     first = render_with_hash_seed("1", "gitlab-dast")
     assert json.loads(first)["version"] == "15.2.1"
     assert render_with_hash_seed("4242", "gitlab-dast") == first
+
+
+def _bare(**fields: Any) -> Finding:
+    """A finding as providers without method fields give it (CyberOrigen, CyStack)."""
+    base: dict[str, Any] = {
+        "provider": "cyberorigen",
+        "rule_id": "",
+        "title": "SQL Injection in search parameter",
+        "severity": Severity.HIGH,
+        "url": "https://staging.example.com/search?q=widgets",
+    }
+    return Finding.create(**{**base, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "method"),
+    [
+        ({"method": "put"}, "PUT"),  # the provider's own field wins
+        ({"method": "PATCH", "request": "GET /search HTTP/1.1"}, "PATCH"),
+        ({"request": "DELETE /search?q=1 HTTP/1.1\nHost: staging.example.com"}, "DELETE"),
+        # CyberSec Pro's `evidence` (request, a blank line, response) is kept as the response.
+        ({"response": "POST /login HTTP/1.1\nHost: x\n\nHTTP/1.1 200 OK\n\nhi"}, "POST"),
+        ({"request": "not a request line", "response": "HTTP/1.1 500 Oops"}, "GET"),
+        ({}, "GET"),  # a URL nobody names a method for is fetched with GET
+    ],
+)
+def test_location_method_comes_from_the_api_then_the_request_line(
+    fields: dict[str, Any], method: str, validator: Draft7Validator
+) -> None:
+    document = render(make_report([_bare(**fields)]))
+    assert_valid(document, validator)
+    (vulnerability,) = document["vulnerabilities"]
+    assert vulnerability["location"]["method"] == method
+    assert vulnerability["location"]["hostname"] == "https://staging.example.com"
+    resources = document["scan"]["scanned_resources"]
+    assert {"method": method, "url": _bare().url, "type": "url"} in resources
+
+
+def test_a_bare_host_url_is_split_into_hostname_and_path(validator: Draft7Validator) -> None:
+    """CyberSec Pro's findings name no URL; the adapter places them at the target host."""
+    findings = [
+        _bare(provider="cybersecpro", url="staging.example.com", response="GET / HTTP/1.1"),
+        _bare(provider="cybersecpro", url="staging.example.com:8443/admin/7", title="Other"),
+    ]
+    result = replace(make_result(findings), provider="cybersecpro", target="staging.example.com")
+    document = render(make_report(result=result))
+    assert_valid(document, validator)
+    locations = [v["location"] for v in document["vulnerabilities"]]
+    assert {"method": "GET", "hostname": "staging.example.com", "path": "/"} in locations
+    assert {"method": "GET", "hostname": "staging.example.com:8443", "path": "/admin/{id}"} in (
+        locations
+    )
+
+
+def test_scanner_version_is_the_results_else_unknown(validator: Draft7Validator) -> None:
+    result = replace(make_result([make_finding(1)]), scanner_version="API v1")
+    document = render(make_report(result=result))
+    assert_valid(document, validator)
+    assert document["scan"]["scanner"]["version"] == "API v1"
+    older = render(make_report([make_finding(1)]))  # a results file without the version
+    assert older["scan"]["scanner"]["version"] == "unknown"
+    first = make_report(result=result)
+    other = make_report(result=replace(result, scan_id="scan_b", scanner_version="2.15.0"))
+    merged = replace(first, evaluations=(*first.evaluations, *other.evaluations))
+    assert render(merged)["scan"]["scanner"]["version"] == "2.15.0 + API v1"

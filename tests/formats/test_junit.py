@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import xmlschema
 from conftest import (
-    SCHEMAS,
     TODAY,
     make_finding,
     make_policy,
@@ -23,10 +22,16 @@ from conftest import (
     sample_reports,
 )
 
+from formats.junit_xsd import junit_errors, junit_schemas, without_case_output
 from scangate.baseline import Baseline
 from scangate.formats import formatter
 from scangate.formats.interface import Report
-from scangate.formats.junit import DETAIL_BUDGET, HEALTH_CLASSNAME, JUnitFormatter
+from scangate.formats.junit import (
+    DETAIL_BUDGET,
+    HEALTH_CLASSNAME,
+    OUTPUT_BUDGET,
+    JUnitFormatter,
+)
 from scangate.gate import Decision, Verdict, combine, evaluate
 from scangate.model import ScanStatus, Severity
 from scangate.policy import GateSettings, IgnoreRule
@@ -37,9 +42,7 @@ _XML_FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010
 @pytest.fixture(scope="module")
 def xsds() -> dict[str, xmlschema.XMLSchema]:
     """Both JUnit schemas, parsed once."""
-    return {
-        name: xmlschema.XMLSchema(str(SCHEMAS / f"junit-{name}.xsd")) for name in ("ant", "jenkins")
-    }
+    return junit_schemas()
 
 
 def render(report: Report) -> str:
@@ -55,16 +58,32 @@ def cases(root: ET.Element) -> list[ET.Element]:
 
 
 def outcome(case: ET.Element) -> str:
-    """`failure`, `error`, `skipped` or `pass`."""
+    """`failure`, `error`, `skipped` or `pass`; the case's own `system-out` comes last."""
     children = [child.tag for child in case]
+    if children and children[-1] == "system-out":
+        children.pop()
+    assert "system-out" not in children, "one system-out per case, after the outcome"
     assert len(children) <= 1, "the Ant XSD allows at most one outcome element per case"
     return children[0] if children else "pass"
 
 
 def assert_valid(xml: str, xsds: dict[str, xmlschema.XMLSchema]) -> None:
-    for name, schema in xsds.items():
-        errors = list(schema.iter_errors(xml))
-        assert not errors, f"junit-{name}.xsd: {errors[0]}"
+    """Valid against the Jenkins XSD as written, and against the Ant XSD in every other rule
+    (`junit_xsd`)."""
+    errors = list(junit_errors(xml, xsds))
+    assert not errors, errors[0]
+
+
+def test_the_ant_xsd_alone_refuses_a_case_output_and_nothing_else(
+    xsds: dict[str, xmlschema.XMLSchema],
+) -> None:
+    """What `junit_errors` leaves out of the Ant check is exactly the cases' `system-out`."""
+    xml = render(_all_decisions_report())
+    assert "</system-out>\n    </testcase>" in xml
+    refused = [str(e.reason) for e in xsds["ant"].iter_errors(xml)]
+    assert refused and all("'system-out'" in reason for reason in refused)
+    assert not list(xsds["ant"].iter_errors(without_case_output(xml)))
+    assert not list(xsds["jenkins"].iter_errors(xml))
 
 
 def test_registry_name_and_filename() -> None:
@@ -176,6 +195,59 @@ def test_decisions_map_to_failure_skipped_or_pass(xsds: dict[str, xmlschema.XMLS
             assert result == "pass"
             line = f"{judgement.decision.value}: {case.get('classname')} {case.get('name')}: "
             assert line + judgement.reason in log
+
+
+def test_every_finding_case_shows_its_details_where_gitlab_reads_them() -> None:
+    """GitLab reads `system-out` only from a test case and shows a failure's text (§2.3):
+    every finding's URL, method, parameter, description and evidence is in one of them."""
+    report = _all_decisions_report()
+    suite = parse(report).find("testsuite")
+    assert suite is not None
+    finding_cases = suite.findall("testcase")[1:]
+    for judgement, case in zip(report.evaluations[0].judgements, finding_cases, strict=True):
+        f = judgement.finding
+        failing = judgement.decision is Decision.FAILING
+        assert (case.find("system-out") is None) is failing, "a failure's text holds them"
+        shown = (case.findtext("failure") if failing else case.findtext("system-out")) or ""
+        assert shown.splitlines()[0].startswith(f"{f.severity.label.capitalize()}: {f.title}")
+        for expected in (
+            f"URL: {f.url}",
+            f"Method: {f.method}",
+            f"Fingerprint: {f.fingerprint}",
+            f"Gate: {judgement.reason}",
+            "User input reaches a SQL query unescaped.",
+            "Use parameterized queries.",
+            "GET /api/items?q=1 HTTP/1.1",
+            "HTTP/1.1 500 Internal Server Error",
+        ):
+            assert expected in shown, (judgement.decision, expected)
+        if f.parameter:
+            assert f"Parameter: {f.parameter}" in shown
+        if not failing:
+            assert f"Decision: {judgement.decision.value}" in shown
+    # The suite's own log keeps the passing cases' reasons (Jenkins shows it on the suite page).
+    assert "warning: dast.low.low" in (suite.findtext("system-out") or "")
+
+
+def test_case_output_budget_trims_details_but_keeps_each_case(
+    xsds: dict[str, xmlschema.XMLSchema],
+) -> None:
+    big = "x" * 8_000
+    findings = [
+        make_finding(i, severity=Severity.LOW, description=big, remediation=big, request=big)
+        for i in range(400)
+    ]
+    gate = GateSettings(fail_on=Severity.CRITICAL, warn_on=Severity.LOW)
+    xml = render(make_report(findings, gate=gate))
+    assert_valid(xml, xsds)
+    outputs = [c.findtext("system-out") or "" for c in cases(ET.fromstring(xml))[1:]]
+    assert len(outputs) == 400
+    trimmed = [o for o in outputs if o.endswith("(details trimmed)")]
+    assert 0 < len(trimmed) < 400
+    assert not outputs[0].endswith("(details trimmed)")
+    assert all("Fingerprint: " in o and "Decision: warning" in o for o in trimmed)
+    assert f"{len(trimmed)} passing or skipped case(s) carry only their summary" in xml
+    assert OUTPUT_BUDGET < len(xml.encode("utf-8")) < 30_000_000
 
 
 def test_failure_has_one_line_message_and_details_starting_with_it() -> None:

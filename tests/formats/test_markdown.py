@@ -17,6 +17,7 @@ from conftest import (
     make_result,
 )
 
+from formats.width import details_text, table_cells, wide_cells
 from scangate.baseline import Baseline, BaselineEntry
 from scangate.formats.interface import Report
 from scangate.formats.markdown import MAX_BYTES, MarkdownFormatter
@@ -48,10 +49,10 @@ CyberOrigen scan scan\_1 of app\.example\.com.
 
 ### Worst findings
 
-| Severity | Decision | Finding | Request | Parameter | Fingerprint |
-|---|---|---|---|---|---|
-| high | failing | [Reflected XSS in \<q\>](https://console.example.com/f/1) | GET https\://app\.example\.com/search?q=1 | q | fp\-xss |
-| low | ignored (`ignore[0]`), new | [Missing X\-Frame\-Options](https://app.example.com/legacy/admin) | https\://app\.example\.com/legacy/admin |  | fp\-click |
+| # | Severity | Decision | Finding | Request | Parameter | Fingerprint |
+|---|---|---|---|---|---|---|
+| 1 | high | failing | [Reflected XSS in \<q\>](https://console.example.com/f/1) | GET https\://app\.example\.com/search?q=1 | q | fp\-xss |
+| 2 | low | ignored (`ignore[0]`), new | [Missing X\-Frame\-Options](https://app.example.com/legacy/admin) | https\://app\.example\.com/legacy/admin |  | fp\-click |
 
 ### Warnings
 
@@ -129,6 +130,15 @@ def table_rows(text: str, heading: str) -> list[str]:
     return section.splitlines()[2:]
 
 
+OWN_TAGS = re.compile(r"^(<details><summary>[^<>]*</summary>|</details>)$", re.MULTILINE)
+"""The only HTML scangate writes: the block of full values under the findings table."""
+
+
+def without_own_tags(text: str) -> str:
+    """`text` without scangate's own `<details>` lines (each a whole line of its own)."""
+    return OWN_TAGS.sub("", text)
+
+
 def unescaped_pipes(line: str) -> int:
     """How many `|` in `line` are table delimiters (not backslash-escaped)."""
     return len(re.findall(r"(?<!\\)\|", line.replace("\\\\", "")))
@@ -156,7 +166,7 @@ def test_hostile_text_cannot_inject_markup_links_or_workflow_commands(
     text = render(reports["hostile"])
     for line in text.splitlines():
         assert not re.match(r"\s*(::|##\[)", line), line
-    assert not re.search(r"(?<!\\)[<>]", text) and "\\<script\\>" in text
+    assert not re.search(r"(?<!\\)[<>]", without_own_tags(text)) and "\\<script\\>" in text
     assert "](javascript" not in text and "(javascript:x)" not in text
     assert "\ud800" not in text and "\x00" not in text and "\u202e" not in text
     text.encode("utf-8")
@@ -164,7 +174,7 @@ def test_hostile_text_cannot_inject_markup_links_or_workflow_commands(
     assert targets and all(t.startswith(("http://", "https://")) for t in targets)
     assert all(re.fullmatch(r"[A-Za-z0-9%/:;=?@&+,!~#._\-\[\]]+", t) for t in targets)
     for row in table_rows(text, "### Worst findings"):
-        assert unescaped_pipes(row) == 7, row  # six cells: `|` stays inside its cell
+        assert unescaped_pipes(row) == 8, row  # seven cells: `|` stays inside its cell
 
 
 def test_hostile_scan_level_text_is_escaped() -> None:
@@ -181,7 +191,7 @@ def test_hostile_scan_level_text_is_escaped() -> None:
     text = render(report)
     for line in text.splitlines():
         assert not re.match(r"\s*(::|##\[)", line), line
-    assert not re.search(r"(?<!\\)[<>]", text) and "\\<b\\>Evil\\</b\\>" in text
+    assert not re.search(r"(?<!\\)[<>]", without_own_tags(text)) and "\\<b\\>Evil\\</b\\>" in text
     health = text.split("### Scan health")[1]
     assert "](" not in health  # neither the scan console nor the count-only link is http(s)
     assert "- Details: phase\\: \\[x\\]\\(https\\://evil\\)" in text
@@ -201,7 +211,8 @@ def test_at_most_fifty_findings_with_a_note(reports: dict[str, Report]) -> None:
     text = render(reports["many"])
     rows = table_rows(text, "### Worst findings")
     assert len(rows) == 50
-    assert all(row.startswith("| critical | failing |") for row in rows)
+    assert all(row.split(" | ")[1:3] == ["critical", "failing"] for row in rows)
+    assert [row.split(" | ")[0] for row in rows] == [f"| {n}" for n in range(1, 51)]
     assert "Showing the 50 most severe of 10000 findings; all are in the full reports." in text
     assert "1 MiB" not in text
 
@@ -257,7 +268,7 @@ def test_new_only_baselined_findings_are_shown_as_such() -> None:
         [make_finding(3), make_finding(8)], baseline=baseline, gate=GateSettings(new_only=True)
     )
     rows = table_rows(render(report), "### Worst findings")
-    assert [row.split(" | ")[1] for row in rows] == ["failing, new", "baselined"]
+    assert [row.split(" | ")[2] for row in rows] == ["failing, new", "baselined"]
     assert "| high | 2 | 1 | 1 | 0 | 0 | 1 | 1 | 0 | 0 |" in render(report)
 
 
@@ -272,7 +283,7 @@ def test_escalated_findings_and_false_positives_are_shown_as_such() -> None:
     )
     text = render(report)
     rows = table_rows(text, "### Worst findings")
-    assert [row.split(" | ")[1] for row in rows] == [
+    assert [row.split(" | ")[2] for row in rows] == [
         "failing, escalated from low",
         "false positive, new",
     ]
@@ -335,10 +346,10 @@ def test_merged_report_has_totals_and_a_section_per_scan() -> None:
     assert "\n\nMerged from 2 scans: 1 failed, 1 passed.\n\n" in text
     assert "| **Total** | **3** | **3** | **1** | **0** |" in text  # summed over both scans
     rows = table_rows(text, "### Worst findings (all scans)")
-    assert [row.split(" | ")[:3] for row in rows] == [
-        ["| 1", "critical", "failing"],
-        ["| 2", "low", "below threshold"],
-        ["| 2", "low", "below threshold"],
+    assert [row.split(" | ")[:4] for row in rows] == [
+        ["| 1", "1", "critical", "failing"],
+        ["| 2", "2", "low", "below threshold"],
+        ["| 2", "3", "low", "below threshold"],
     ]
     first = text.index("### Scan 1 of 2: FAILED\n\nCyberOrigen scan scan\\_a of ")
     second = text.index("### Scan 2 of 2: PASSED\n\nCyberOrigen scan scan\\_b of https\\://b.")
@@ -363,3 +374,61 @@ def test_output_is_deterministic(reports: dict[str, Report]) -> None:
 
 def test_registry_names() -> None:
     assert (MarkdownFormatter.name, MarkdownFormatter.filename) == ("markdown", "summary.md")
+
+
+def long_value_report() -> Report:
+    """Findings whose every table value is long: title, URL, parameter, fingerprint, baseline."""
+    long = [
+        make_finding(
+            n,
+            title="Blind SQL injection through the order search form " * 4 + str(n),
+            url="https://app.example.com/" + "segment/" * 40 + f"{n}?filter=" + "x" * 120,
+            parameter="filter[customer][address][street][name][first]" * 2,
+        )
+        for n in range(3)
+    ]
+    hostile = [hostile_finding(3)]
+    unrecorded = BaselineEntry(
+        fingerprint=long[1].fingerprint, rule_id=long[1].rule_id, severity_recorded=False
+    )
+    return make_report(
+        [*long, *hostile],
+        gate=GateSettings(fail_on=Severity.CRITICAL, new_only=True),
+        ignore=(IgnoreRule(index=12, rule=long[1].rule_id, reason="accepted (SEC-4)"),),
+        baseline=Baseline.from_entries([unrecorded]),
+    )
+
+
+@pytest.mark.parametrize("name", [*SAMPLES, "long values"])
+def test_every_table_fits_githubs_column(name: str, reports: dict[str, Report]) -> None:
+    """Rendered as GitHub does, no table cell outside `<details>` is over 80 characters."""
+    report = long_value_report() if name == "long values" else reports[name]
+    text = render(report)
+    assert not wide_cells(text), wide_cells(text)[:3]
+    assert table_cells(text), "the check looked at a table"
+
+
+def test_shortened_values_are_in_full_in_the_details_block() -> None:
+    report = long_value_report()
+    text = render(report)
+    rows = table_rows(text, "### Worst findings")
+    folded = details_text(text)
+    assert text.count("<details><summary>") == 1 and "\n</details>" in text
+    judgements = report.evaluations[0].judgements
+    ranked = sorted(judgements, key=lambda j: -j.finding.severity)
+    assert len(rows) == len(ranked)
+    for judgement in judgements:
+        finding = judgement.finding
+        short = finding.fingerprint[:12] + "…"
+        assert any(f"| {short} |" in row for row in rows)
+        (row,) = (row for row in rows if f"| {short} |" in row)
+        number = row.split(" | ")[0].removeprefix("| ")
+        item = next(line for line in folded.splitlines() if line.startswith(f"#{number}: "))
+        for value in (finding.title, finding.url, finding.parameter, finding.fingerprint):
+            assert " ".join(value.split()) in item, (number, value[:40])
+        assert judgement.baseline_text in item
+    assert "escalated from a baseline entry without a severity (read as info)" in folded
+
+
+def test_short_rows_need_no_details_block() -> None:
+    assert "<details>" not in render(golden_report())

@@ -135,10 +135,30 @@ def _multitool_cases(reports: dict[str, Report]) -> dict[str, str]:
     )
     cases["trimmed"] = SarifFormatter(max_gzip_bytes=3000).render(reports["mixed"])
     cases["escalated"] = SarifFormatter().render(_escalated())
+    cases["versioned"] = SarifFormatter().render(_versioned())
     return cases
 
 
-MULTITOOL_CASES = [*SAMPLES, "matrix", "anchored", "interrupted", "trimmed", "escalated"]
+def _versioned() -> Report:
+    """A scan whose provider's API version is the scanner version (`ScanResult`)."""
+    return make_report(result=replace(make_result([make_finding(2)]), scanner_version="API v1"))
+
+
+MULTITOOL_CASES = [
+    *SAMPLES,
+    *("matrix", "anchored", "interrupted", "trimmed", "escalated", "versioned"),
+]
+
+
+def test_the_driver_carries_the_scanner_version(sarif_schema: Draft4Validator) -> None:
+    """The driver is the scanner (scangate is `conversion.tool`); its version is a free string."""
+    document = _render(_versioned())
+    assert not list(sarif_schema.iter_errors(document))
+    run = document["runs"][0]
+    assert run["tool"]["driver"]["version"] == "API v1"
+    assert run["conversion"]["tool"]["driver"] == {"name": "scangate", "version": "0.1.0"}
+    unversioned = _render(make_report([make_finding(2)]))["runs"][0]["tool"]["driver"]
+    assert "version" not in unversioned  # results files of older versions: nothing invented
 
 
 @pytest.fixture(scope="module")

@@ -498,6 +498,8 @@ def test_fetch_pages_through_all_findings(mock: responses.RequestsMock, keyed: R
         "scan_abc123",
     )
     assert result.status is ScanStatus.COMPLETED and result.complete
+    # No answer names the engine's version: the API's (fact sheet, base URL /api/v1).
+    assert result.scanner_version == "API v1"
     assert result.started_at == datetime(2025, 12, 21, 10, 1, tzinfo=UTC)
     assert result.finished_at == datetime(2025, 12, 21, 10, 45, tzinfo=UTC)
     assert result.details["scan_type"] == "full"

@@ -677,6 +677,7 @@ def test_a_failed_scan_keeps_its_partial_findings_and_its_reason(
         1,
     )
     assert result.message == "nuclei crashed" and not result.complete
+    assert result.scanner_version == "API v1"  # the tool's version is in no answer
 
 
 def test_a_cancelled_scan_without_a_result_still_gives_a_result(

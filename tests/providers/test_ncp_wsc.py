@@ -698,6 +698,7 @@ def test_fetch_maps_the_documented_report(mock: responses.RequestsMock, rig: Rig
         JOB,
     )
     assert result.complete and result.status is ScanStatus.COMPLETED
+    assert result.scanner_version == "API v1"  # the report names no engine version
     assert result.started_at == datetime(2024, 7, 9, 6, 37, 4, tzinfo=UTC)
     assert result.finished_at == datetime(2024, 7, 9, 6, 39, 54, tzinfo=UTC)
     assert (finding.rule_id, finding.title, finding.severity) == ("XSS", "XSS #1", Severity.LOW)

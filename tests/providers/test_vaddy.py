@@ -607,6 +607,7 @@ def test_fetch_of_a_canceled_scan_needs_no_request(mock: responses.RequestsMock,
     assert result.status is ScanStatus.CANCELLED and not result.complete
     assert result.findings == () and result.count_summary is None
     assert "canceled" in result.message
+    assert result.scanner_version == "API v2"  # the Web API v2 the adapter speaks
 
 
 # Cancel (fact sheet "POST /v2/scan — cancel").

@@ -553,7 +553,7 @@ def test_report_has_the_documented_shape_and_odd_typing(api: Api, clock: FakeClo
     assert sqli["RiskLevel"] == "High" and sqli["Vuln_Desc"]
     item = sqli["0"]
     assert item["URL"] == "[GET]&nbsp;&nbsp;https://staging.example.com/search?q=widgets"
-    assert item["Title"] == "sql-injection #1" and item["newline"] == "true"
+    assert item["Title"] == "SQL Injection in search parameter #1" and item["newline"] == "true"
     assert item["vuln_key"] == "https://staging.example.com_sql-injection_0"
     assert item["VulnParam"] == "q" and isinstance(item["Response_Data"], list)
     assert item["Reference"] == "https://cwe.mitre.org/data/definitions/89.html"

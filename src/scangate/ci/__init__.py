@@ -7,12 +7,14 @@ collapsible log sections. Anywhere else the log stays plain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from scangate.ci import github, gitlab
+from scangate.errors import OutputError
 from scangate.formats import Report, formatter
 from scangate.model import Severity
 
@@ -32,6 +34,11 @@ OUTPUT_NAMES = (
     "reports-dir",
 )
 """Every output, in order: `action.yml` declares these, the GitLab dotenv report carries them."""
+VERDICTS = ("passed", "failed", "incomplete", "error", "interrupted")
+"""Every value of the `verdict` output. `passed`, `failed` and `incomplete` are the gate's (a
+report was made); `incomplete` also when `scan.timeout` ran out before any scan existed (exit
+4); `error` when scangate stopped on an error (exit 2 or 3) with no verdict to give;
+`interrupted` when SIGINT or SIGTERM cut the run short (exit 130 or 143), report or not."""
 _TALLIES = {
     "ignored": "ignored",
     "false-positives": "false_positive",
@@ -72,7 +79,8 @@ def outputs(report: Report, written: Sequence[Path], cwd: Path | None = None) ->
     told apart; `baselined`, `new` and `escalated` are empty unless a baseline was given.
     `scan-id` lists every scan's id, separated by spaces, after a merge.
     """
-    values = {"verdict": report.verdict.value}
+    # An interrupted run exits 130/143 whatever the gate found so far (design.md §3).
+    values = {"verdict": "interrupted" if report.interrupted else report.verdict.value}
     ids = dict.fromkeys(evaluation.result.scan_id for evaluation in report.evaluations)
     values["scan-id"] = " ".join(ids)
     for severity in sorted(Severity, reverse=True):
@@ -121,6 +129,104 @@ def publish_start(scan_id: str, reports_dir: Path, env: Mapping[str, str], stdou
         github.write_outputs(env, values)
     elif gitlab.is_gitlab(env):
         gitlab.write_dotenv(reports_dir / gitlab.DOTENV_NAME, values, stdout)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A run that ends on an error, a timeout or a signal: what its CI surfaces say of it."""
+
+    exit_status: int
+    kind: str
+    """What went wrong, for the annotation's title: `credentials error`, `interrupted`..."""
+    cause: str
+    fix: str
+    scan_id: str = ""
+    """The scan this run started or attached to, if any."""
+    resumable: bool = False
+    """True when that scan may still run, so `scangate wait --scan-id` can pick it up."""
+
+    @property
+    def verdict(self) -> str:
+        """The `verdict` output of a run that made no report (see `VERDICTS`)."""
+        if self.exit_status in (130, 143):
+            return "interrupted"
+        return "incomplete" if self.exit_status == 4 else "error"
+
+    @property
+    def heading(self) -> str:
+        """The step summary's and the log section's heading: `scangate: <heading>`."""
+        if self.verdict == "error":
+            return "error"
+        return "interrupted" if self.verdict == "interrupted" else "scan did not complete"
+
+    def redacted(self, redact: Callable[[str], str]) -> Failure:
+        """This failure with every secret the run knows removed from its texts."""
+        return replace(self, cause=redact(self.cause), fix=redact(self.fix))
+
+
+def failure_outputs(failure: Failure) -> dict[str, str]:
+    """Every output (`OUTPUT_NAMES`) of a run with no report: the verdict and scan id set, the
+    others empty (there are no counts and no files to point at)."""
+    values = dict.fromkeys(OUTPUT_NAMES, "")
+    values["verdict"] = failure.verdict
+    values["scan-id"] = failure.scan_id
+    return values
+
+
+def publish_failure(
+    failure: Failure,
+    env: Mapping[str, str],
+    stdout: TextIO,
+    *,
+    reports_dir: Path | None,
+    redact: Callable[[str], str],
+    warn: Callable[[str], None],
+    reported: bool = False,
+) -> None:
+    """Hand a failed run to the CI system: the error (cause and fix) and, with no report, the
+    outputs.
+
+    `reported` says a report was made and published (`publish`): its outputs and summary stand,
+    and only the error is added, so a run never writes two sets of outputs. The dotenv report
+    goes into `reports_dir`, the working directory when no policy loaded. A CI file that cannot
+    be written is only warned about: the original error and its exit status stay.
+    """
+    shown = failure.redacted(redact)
+    steps: list[Callable[[], object]] = []
+    if github.is_github(env):
+        args = (shown.cause, shown.fix, shown.scan_id, shown.resumable)
+        annotation = github.failure_annotation(shown.kind, *args)
+        summary = github.failure_summary(shown.heading, *args)
+        steps.append(lambda: _print(stdout, annotation.command()))
+        steps.append(lambda: github.append_summary(env, summary))
+        if not reported:
+            steps.append(lambda: github.write_outputs(env, failure_outputs(shown)))
+    elif gitlab.is_gitlab(env):
+        title = f"scangate: {shown.heading}"
+        steps.append(lambda: gitlab.print_section(stdout, title, _failure_lines(shown)))
+        if not reported:
+            dotenv = (reports_dir or Path()) / gitlab.DOTENV_NAME
+            steps.append(lambda: gitlab.write_dotenv(dotenv, failure_outputs(shown), stdout))
+    for step in steps:  # each on its own: one file that cannot be written spoils no other
+        try:
+            step()
+        except OutputError as exc:
+            warn(f"warning: {exc.message}; the exit status stays {failure.exit_status}")
+
+
+def _print(stdout: TextIO, line: str) -> None:
+    stdout.write(line + "\n")
+    stdout.flush()
+
+
+def _failure_lines(failure: Failure) -> list[str]:
+    """The log lines of a failure: the cause, the fix, and the scan with how to resume it."""
+    lines = [*failure.cause.splitlines(), f"fix: {failure.fix}"]
+    if failure.scan_id:
+        lines.append(f"scan: {failure.scan_id}")
+        if failure.resumable:
+            lines.append(f"resume with `{github.resume_command(failure.scan_id)}`")
+    return lines
 
 
 @contextmanager

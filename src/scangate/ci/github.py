@@ -22,6 +22,7 @@ from scangate.model import (
     Evaluation,
     IgnoreRule,
     Judgement,
+    ScanStatus,
     incomplete_fails,
 )
 from scangate.polling import format_clock
@@ -233,8 +234,22 @@ def _incomplete(report: Report) -> list[Annotation]:
         why = clean(result.message, 300) or f"scan {result.status.value}"
         subject = f"{clean(result.scanner, 60)} scan {clean(result.scan_id, 100)}"
         message = f"{subject} of {clean(result.target, 200)} did not complete: {why}"
+        message += f"\nfix: {_incomplete_fix(result.status, clean(result.scan_id, 100))}"
         annotations.append(Annotation(level, "scangate: scan did not complete", message))
     return annotations
+
+
+def _incomplete_fix(status: ScanStatus, scan_id: str) -> str:
+    """What to do about a scan that did not complete, by how it ended (issue 17: every error
+    annotation names the fix as well as the cause)."""
+    resume = f"`scangate wait --scan-id {scan_id}`"
+    if status is ScanStatus.TIMED_OUT:
+        return f"raise scan.timeout; a scan kept running (on_timeout: keep) resumes with {resume}"
+    if status is ScanStatus.INTERRUPTED:
+        return f"rerun the job; a scan that is still running resumes with {resume}"
+    if status in (ScanStatus.PENDING, ScanStatus.RUNNING):
+        return f"the scan may still be running: resume it with {resume}"
+    return "see the scan in the provider's console for why it stopped, then rerun"
 
 
 def _unused(evaluations: Sequence[Evaluation]) -> dict[int, IgnoreRule]:
@@ -383,3 +398,54 @@ def publish(
     if plan.left_out:
         with group(stream, f"scangate: {len(plan.left_out)} findings not annotated"):
             print_untrusted(stream, left_out_lines(plan.left_out))
+
+
+# --- a run that ended without a report (issue 17) -----------------------------------------
+
+
+def _lines(text: str, limit: int) -> list[str]:
+    """`text` as clean lines (each at most `limit` characters): no control or bidi characters."""
+    return [clean(line, limit) for line in text.splitlines() if line.strip()]
+
+
+def resume_command(scan_id: str) -> str:
+    """The command that picks a kept scan up again in a later step or job."""
+    return f"scangate wait --scan-id {clean(scan_id, 100)}"
+
+
+def failure_annotation(
+    kind: str, cause: str, fix: str, scan_id: str, resumable: bool
+) -> Annotation:
+    """The one `::error` of a run that failed: the cause, then the fix (and how to resume).
+
+    The message keeps its line breaks (`escape_data` turns them into `%0A`, which GitHub shows
+    as lines and which cannot start a command of their own).
+    """
+    parts = [*_lines(cause, 1000), f"fix: {' '.join(_lines(fix, 1000))}"]
+    if scan_id and resumable:
+        parts.append(f"resume scan {clean(scan_id, 100)} with `{resume_command(scan_id)}`")
+    return Annotation("error", f"scangate: {clean(kind, 100)}", "\n".join(parts))
+
+
+def failure_summary(heading: str, cause: str, fix: str, scan_id: str, resumable: bool) -> str:
+    """The step-summary section of a run that failed: a heading, the cause, the fix, the scan."""
+    cause_text = "<br>".join(markdown_escape(line) for line in _lines(cause, 1000))
+    lines = [f"## scangate: {markdown_escape(heading)}", "", f"**Cause:** {cause_text}", ""]
+    lines.append("**Fix:** " + markdown_escape(" ".join(_lines(fix, 1000))))
+    if scan_id:
+        # A code span shows its text literally: only a backtick could end it early.
+        shown = clean(scan_id, 100).replace("`", "'")
+        lines += ["", f"**Scan:** `{shown}`"]
+        if resumable:
+            command = resume_command(scan_id).replace("`", "'")
+            lines += ["", f"**Resume:** run `{command}` in a later step or job."]
+    return "\n".join(lines) + "\n"
+
+
+def append_summary(env: Mapping[str, str], markdown: str) -> bool:
+    """Append `markdown` to `GITHUB_STEP_SUMMARY` if it fits the 1 MiB (formats.md §4.4)."""
+    target = env.get("GITHUB_STEP_SUMMARY")
+    if not target or _size(target) + len(markdown.encode("utf-8")) > MAX_BYTES:
+        return False
+    _append(target, markdown, "GITHUB_STEP_SUMMARY")
+    return True

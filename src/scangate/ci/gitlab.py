@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -30,6 +30,8 @@ def is_gitlab(env: Mapping[str, str]) -> bool:
 def section_name(title: str) -> str:
     """A valid, readable section name derived from `title` (`scangate_waiting_for_scan_x`)."""
     slug = _SECTION_NAME.sub("_", title.lower()).strip("_")[:60]
+    if slug == "scangate" or slug.startswith("scangate_"):  # `scangate: error`, not doubled
+        return slug
     return f"scangate_{slug}" if slug else "scangate"
 
 
@@ -118,3 +120,10 @@ def write_dotenv(path: Path, values: Mapping[str, str], stream: TextIO) -> None:
             f"{', '.join(skipped)}\n"
         )
         stream.flush()
+
+
+def print_section(stream: TextIO, title: str, lines: Iterable[str]) -> None:
+    """Print `lines` in an expanded section: shown open, so the job log leads with them."""
+    with section(stream, title, collapsed=False):
+        for line in lines:
+            stream.write(no_workflow_commands(clean(line, 2000)) + "\n")

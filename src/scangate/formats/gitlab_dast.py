@@ -181,6 +181,14 @@ def _scanner_name(result: ScanResult) -> str:
     return one_line(_sanitize(result.scanner)) or result.provider
 
 
+def _scanner_version(results: list[ScanResult]) -> str:
+    """`ScanResult.scanner_version` (`API v1` when the provider names no engine version); the
+    schema needs a non-empty one, so `unknown` when a results file of an older scangate has
+    none. Merged results of several versions list them all."""
+    versions = sorted({one_line(_sanitize(r.scanner_version)) for r in results} - {""})
+    return one_line(" + ".join(versions), _NAME_LIMIT) or "unknown"
+
+
 def _succeeded(report: Report) -> bool:
     """Failure when scangate was interrupted or any scan did not complete (or none exists)."""
     results = [e.result for e in report.evaluations]
@@ -194,8 +202,7 @@ def _scanner(results: list[ScanResult]) -> dict[str, Any]:
     return {
         "id": one_line("+".join(providers), _NAME_LIMIT),
         "name": one_line(" + ".join(names), _NAME_LIMIT),
-        # NOTE: no provider API reports its engine version; the schema needs a non-empty one.
-        "version": "unknown",
+        "version": _scanner_version(results),
         "vendor": {"name": one_line(" + ".join(names), _NAME_LIMIT)},
     }
 
@@ -243,8 +250,7 @@ def _scanned_resources(results: list[ScanResult]) -> list[dict[str, str]]:
             continue
         for f in result.findings:
             if _web_url(f.url):
-                # The schema wants a method: one of only control characters is none.
-                pairs.add((one_line(_sanitize(f.method)) or "GET", f.url))
+                pairs.add((location_method(f), f.url))
     return [{"method": method, "url": url, "type": "url"} for method, url in sorted(pairs)]
 
 
@@ -417,30 +423,76 @@ def _cve_identifier(cve: str) -> dict[str, str]:
 
 
 def _location(finding: Finding, result: ScanResult, occurrence: int = 0) -> dict[str, str]:
-    """`hostname` = scheme://host[:port]; `path` is normalized like the fingerprint.
+    """`hostname` = scheme://host[:port]; `method` per `location_method`; `path` is normalized
+    like the fingerprint.
 
     GitLab tracks DAST findings by `path:method:param` plus the primary identifier
     (formats.md §3.3), so volatile path segments become `{id}`, as in `scangate.fingerprint`
-    (the real URL is in the evidence). Count-only alerts (VAddy) all share one rule and one
+    (the real URL is in the evidence). A URL without a scheme (CyberSec Pro's findings sit at
+    the bare target host, `staging.example.com`) is a host and a path: its hostname is the
+    host as given, as no scheme was said. Count-only alerts (VAddy) all share one rule and one
     console URL, and GitLab would fold them into one vulnerability; their `param` is the
-    alert's fingerprint (`vaddy:<project>:<n>`, design §9) to keep them apart. Findings that
-    share a fingerprint in one scan (`/orders/1001` and `/orders/2002`) would fold as well:
-    the second and later ones (`occurrence` 1, 2... in the gate's canonical order) get
-    ` (#2)`, ` (#3)`... after the parameter.
+    alert's fingerprint (`vaddy:<project>:<n>`, design §9) to keep them apart; they have no
+    method (VAddy's API names no request, providers/vaddy.md). Findings that share a
+    fingerprint in one scan (`/orders/1001` and `/orders/2002`) would fold as well: the second
+    and later ones (`occurrence` 1, 2... in the gate's canonical order) get ` (#2)`, ` (#3)`...
+    after the parameter.
     """
     param = finding.fingerprint if result.count_summary is not None else finding.parameter
     if occurrence:
         param = f"{one_line(param, 1000)} (#{occurrence + 1})".lstrip()
-    location = {"method": finding.method, "param": one_line(param, 1024)}
-    try:
-        parts = urlsplit(finding.url)
-        # The user-info part of a URL (`user:password@`) never reaches the report.
-        host = parts.netloc.rpartition("@")[2]
-        location["hostname"] = one_line(f"{parts.scheme}://{host}", 2048) if host else ""
-        location["path"] = one_line(normalize_path(parts.path), 2048) if finding.url else ""
-    except ValueError:
-        pass
+    location = {
+        "method": "" if result.count_summary is not None else location_method(finding),
+        "param": one_line(param, 1024),
+        **_host_and_path(finding.url),
+    }
     return {key: value for key, value in location.items() if value}
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_BARE_HOST = re.compile(r"^[^\s/:?#@\\]+(?::\d+)?(?:[/?#]|$)")
+"""`host[:port]` and maybe a path, query or fragment: not `javascript:x`, not `/path`."""
+
+
+def location_method(finding: Finding) -> str:
+    """The finding's HTTP method: the provider's field, else the method of the request line
+    that starts its evidence, else `GET` for a finding at a URL.
+
+    CyberOrigen and CyStack name no method (docs/providers/cyberorigen.md "findings",
+    docs/providers/cystack.md "vulnerabilities/{id}"); CyberSec Pro gives the request only
+    inside its `evidence` text, which the adapter keeps as response evidence
+    (docs/providers/cybersecpro.md "Result").
+    A finding at a URL whose method nobody names is placed at `GET`, the request that fetches
+    a URL, as `scanned_resources` does: GitLab needs a method to track it by.
+    """
+    method = one_line(_sanitize(finding.method))
+    if method:
+        return method
+    for evidence in (finding.request, finding.response):
+        start = evidence.lstrip().partition("\n")[0].strip()
+        if _REQUEST_LINE.match(start):
+            return start.partition(" ")[0]
+    return "GET" if finding.url else ""
+
+
+def _host_and_path(url: str) -> dict[str, str]:
+    """`hostname` and normalized `path` of `url`; a bare host (no scheme) keeps no scheme."""
+    if not url:
+        return {}
+    absolute = bool(_SCHEME.match(url))
+    bare = not absolute and bool(_BARE_HOST.match(url))
+    try:
+        # A bare host parses as a path alone unless it is marked as the authority with `//`.
+        parts = urlsplit("//" + url if bare else url)
+    except ValueError:
+        return {}
+    # The user-info part of a URL (`user:password@`) never reaches the report.
+    host = parts.netloc.rpartition("@")[2] if absolute or bare else ""
+    hostname = f"{parts.scheme}://{host}" if absolute and host else host
+    return {
+        "hostname": one_line(hostname, 2048),
+        "path": one_line(normalize_path(parts.path), 2048),
+    }
 
 
 def _links(finding: Finding, result: ScanResult) -> list[dict[str, str]]:

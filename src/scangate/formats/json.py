@@ -124,6 +124,7 @@ def _result_fields(result: ScanResult) -> dict[str, Any]:
     fields = {
         "provider": result.provider,
         "scanner": result.scanner,
+        "scanner_version": result.scanner_version,
         "scan_id": result.scan_id,
         "target": result.target,
         "status": result.status.value,

@@ -1,8 +1,11 @@
 """The `junit.xml` report: one test suite per scan, one test case per finding (design §4).
 
-The document validates against both `junit-ant.xsd` and `junit-jenkins.xsd` (formats.md §2.1):
-`testsuites` > `testsuite` (with `package` and `id`) > `properties`, `testcase`*, `system-out`,
-`system-err`; each test case holds at most one of `failure`, `error` or `skipped`.
+The document validates against `junit-jenkins.xsd` and, but for one element, `junit-ant.xsd`
+(formats.md §2.1): `testsuites` > `testsuite` (with `package` and `id`) > `properties`,
+`testcase`*, `system-out`, `system-err`; each test case holds at most one of `failure`, `error`
+or `skipped`. The one element the Ant XSD does not allow is a test case's own `system-out`,
+which is the only `system-out` GitLab reads (formats.md §2.3): GitLab, Jenkins and Azure
+DevOps are the consumers, and they read it, so the findings' details go there.
 
 Mapping (formats.md §2.5):
 
@@ -10,9 +13,13 @@ Mapping (formats.md §2.5):
   details in the element text, which starts with the same summary line because GitLab shows
   only the text (formats.md §2.3);
 - ignored, false-positive and baselined findings are `skipped`, with the reason;
-- counted findings that pass (warning, within budget, below threshold) are passing cases. The
-  Ant XSD allows no `system-out` inside a `testcase`, so their reasons go to the suite's
-  `system-out`, one line each (Jenkins shows it on the suite page);
+- counted findings that pass (warning, within budget, below threshold) are passing cases; their
+  reasons are also in the suite's `system-out`, one line each (Jenkins shows it on the suite
+  page, GitLab does not read it);
+- every skipped and passing case carries the finding's details (URL, method, parameter,
+  description, evidence...) in its own `system-out`, which GitLab shows with the case. A
+  failure's details are its element text already, which every consumer shows, so a failing
+  case has no `system-out` (the details would count twice against GitLab's 30 MB);
 - every suite starts with one scan-health case, so no report is ever empty (Jenkins errors
   with "None of the test reports contained any result", formats.md §2.2). It is an `error` when
   scangate was interrupted, or when the scan did not complete and `fail_on_incomplete` is set.
@@ -51,6 +58,10 @@ _LOG_LIMIT = 1_000_000
 DETAIL_BUDGET = 20_000_000
 """UTF-8 bytes of failure details per document. GitLab rejects JUnit files over 30 MB
 (formats.md §2.3); past this budget, failures keep only their summary and fingerprint."""
+OUTPUT_BUDGET = 5_000_000
+"""UTF-8 bytes of the other cases' `system-out` details per document, apart from the failures'
+budget so that warnings never crowd out a failure's details; past it, a case's `system-out`
+keeps only its summary and fingerprint."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SKIPPED = frozenset({Decision.IGNORED, Decision.FALSE_POSITIVE, Decision.BASELINED})
 _NOT_CLASS_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
@@ -126,6 +137,7 @@ class _State:
     used: set[tuple[str, str]] = field(default_factory=set)
     next_suffix: dict[tuple[str, str], int] = field(default_factory=dict)
     budget: int = DETAIL_BUDGET
+    output_budget: int = OUTPUT_BUDGET
 
     def claim(self, classname: str, name: str, fingerprint: str) -> str:
         """Return a name unique with `classname` in this document, disambiguating if needed.
@@ -154,6 +166,14 @@ class _State:
         self.budget -= size
         return True
 
+    def spend_output(self, text: str) -> bool:
+        """`spend`, from the budget of the other cases' `system-out`."""
+        size = len(text.encode("utf-8"))
+        if size > self.output_budget:
+            return False
+        self.output_budget -= size
+        return True
+
 
 @dataclass
 class _SuiteLog:
@@ -164,6 +184,7 @@ class _SuiteLog:
     errors: int = 0
     skipped: int = 0
     trimmed: int = 0
+    trimmed_output: int = 0
 
 
 def _clean(text: str, limit: int = _FIELD_LIMIT) -> str:
@@ -242,6 +263,12 @@ def _suite(index: int, evaluation: Evaluation, report: Report, state: _State) ->
         log.lines.append(
             f"{log.trimmed} failure(s) carry only their summary: the {DETAIL_BUDGET:,}-byte "
             "detail budget of junit.xml was spent (GitLab's limit is 30 MB per file); "
+            "scangate.json and scangate.sarif hold every detail."
+        )
+    if log.trimmed_output:
+        log.lines.append(
+            f"{log.trimmed_output} passing or skipped case(s) carry only their summary in "
+            f"system-out: the {OUTPUT_BUDGET:,}-byte budget for them was spent; "
             "scangate.json and scangate.sarif hold every detail."
         )
     if (log.failures, log.errors, log.skipped) != counted:
@@ -432,10 +459,31 @@ def _finding_case(
         skipped = ET.SubElement(case, "skipped", message=_clean_line(judgement.reason))
         skipped.text = _skipped_text(judgement, result, summary)
         log.skipped += 1
+        ET.SubElement(case, "system-out").text = _case_output(
+            judgement, result, summary, state, log
+        )
     else:
         reason = _clean_line(judgement.reason)
         log.lines.append(f"{judgement.decision.value}: {classname} {name}: {reason}")
+        ET.SubElement(case, "system-out").text = _case_output(
+            judgement, result, summary, state, log
+        )
     return case
+
+
+def _case_output(
+    judgement: Judgement, result: ScanResult, summary: str, state: _State, log: _SuiteLog
+) -> str:
+    """A passing or skipped case's `system-out`: the summary, the gate's decision, then the
+    details a failure's text holds; within the document's budget for them."""
+    decision = f"Decision: {judgement.decision.value}"
+    lines = [summary, decision, *_facts(judgement, result), *_sections(judgement.finding)]
+    text = _clean("\n".join(lines), _TEXT_LIMIT)
+    if state.spend_output(text):
+        return text
+    log.trimmed_output += 1
+    fingerprint = f"Fingerprint: {judgement.finding.fingerprint}"
+    return _clean(f"{summary}\n{decision}\n{fingerprint}\n(details trimmed)")
 
 
 def _skipped_text(judgement: Judgement, result: ScanResult, summary: str) -> str:

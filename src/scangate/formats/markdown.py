@@ -28,7 +28,16 @@ MAX_BYTES = 1024 * 1024
 MAX_FINDINGS = 50
 """Rows in the worst-findings table; the full list is in the other reports."""
 _CELL = 200
-"""Characters of provider text kept per table cell (before escaping)."""
+"""Characters of provider text kept per scan-level value (before escaping)."""
+# Characters a worst-findings cell shows, so that a row fits GitHub's 1012 px column (no cell
+# over 80 characters, issue 17): a row with a longer value has all its values in the
+# `<details>` block under the table.
+_TITLE_CELL = 60
+_REQUEST_CELL = 60
+_PARAMETER_CELL = 30
+_BASELINE_CELL = 40
+_FINGERPRINT_CELL = 12
+"""A 32-hex fingerprint shows its first 12 digits, as Git shows a commit."""
 _LINE = 500
 """Characters of text kept per list item (before escaping)."""
 _NOTE_RESERVE = 1024
@@ -262,21 +271,32 @@ def _findings(report: Report, limit: int, budget: int) -> str:
     heading = "### Worst findings" + (" (all scans)" if merged else "")
     if not ranked:
         return f"{heading}\n\nNo findings."
-    columns = ["Severity", "Decision", "Finding", "Request", "Parameter", "Fingerprint"]
+    columns = ["#", "Severity", "Decision", "Finding", "Request", "Parameter", "Fingerprint"]
     if merged:
         columns.insert(0, "Scan")
     lines = [heading, "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
-    used = _size(lines)
+    full: list[str] = []
+    used = _size(lines) + len(_FULL_OPEN) + len(_FULL_CLOSE)
     rows = 0
-    for scan, judgement in ranked[:limit]:
-        row = _row(judgement, scan if merged else None)
-        used += len(row.encode("utf-8")) + 1
+    for number, (scan, judgement) in enumerate(ranked[:limit], start=1):
+        row, item = _row(judgement, number, scan if merged else None)
+        used += len(row.encode("utf-8")) + 1 + (len(item.encode("utf-8")) + 1 if item else 0)
         if used > budget:
             break
         lines.append(row)
+        full += [item] if item else []
         rows += 1
+    blocks = ["\n".join(lines)]
+    if full:
+        blocks.append("\n".join([_FULL_OPEN, *full, _FULL_CLOSE]))
     note = _trim_note(rows, len(ranked), limit)
-    return "\n".join(lines) + (f"\n\n{note}" if note else "")
+    return "\n\n".join(blocks + ([note] if note else []))
+
+
+_FULL_OPEN = "<details><summary>Full values of the rows shortened above</summary>\n"
+"""Opens the block of full values, a blank line after it: GitHub reads Markdown inside only
+after a blank line."""
+_FULL_CLOSE = "\n</details>"
 
 
 def _trim_note(shown: int, total: int, limit: int) -> str:
@@ -288,26 +308,64 @@ def _trim_note(shown: int, total: int, limit: int) -> str:
     return note
 
 
-def _row(judgement: Judgement, scan: int | None) -> str:
+def _row(judgement: Judgement, number: int, scan: int | None) -> tuple[str, str]:
+    """The table row of a finding, and its item in the full-values block ('' when no cell of
+    the row was shortened)."""
     finding = judgement.finding
+    request = " ".join(p for p in (finding.method, finding.url) if p)
+    fingerprint = _short_fingerprint(finding.fingerprint)
+    shortened = (
+        _cut(finding.title, _TITLE_CELL)
+        or _cut(request, _REQUEST_CELL)
+        or _cut(finding.parameter, _PARAMETER_CELL)
+        or _cut(judgement.baseline_text, _BASELINE_CELL)
+        or fingerprint != finding.fingerprint
+    )
+    cells = [
+        str(number),
+        finding.severity.label,
+        _decision(judgement, _BASELINE_CELL),
+        # VAddy-like findings have no console link of their own but point `url` at the console.
+        _link(_esc(finding.title, _TITLE_CELL), finding.console_url, finding.url),
+        _esc(request, _REQUEST_CELL),
+        _esc(finding.parameter, _PARAMETER_CELL),
+        _esc(fingerprint, _FINGERPRINT_CELL + 4),
+    ]
+    if scan is not None:
+        cells.insert(0, str(scan))
+    row = "| " + " | ".join(cells) + " |"
+    if not shortened:
+        return row, ""
+    facts = [
+        ("Finding", _esc(finding.title)),
+        ("Decision", _decision(judgement, _LINE)),
+        ("Request", _esc(request)),
+        ("Parameter", _esc(finding.parameter)),
+        ("Fingerprint", _esc(finding.fingerprint)),
+    ]
+    return row, f"- #{number}: " + "; ".join(f"{key}: {value}" for key, value in facts if value)
+
+
+def _cut(text: str, limit: int) -> bool:
+    """True when `text` is longer than `limit` characters as one line (its cell shortens it)."""
+    return len(" ".join(text.split())) > limit
+
+
+def _short_fingerprint(fingerprint: str) -> str:
+    """The first `_FINGERPRINT_CELL` characters and `…`, for a fingerprint longer than that
+    by more than a few (a 32-hex digest); the full one is in the block of full values."""
+    if len(fingerprint) <= _FINGERPRINT_CELL + 4:
+        return fingerprint
+    return fingerprint[:_FINGERPRINT_CELL] + "…"
+
+
+def _decision(judgement: Judgement, baseline_limit: int) -> str:
     decision = _DECISION_LABEL[judgement.decision]
     if judgement.ignore_index is not None and judgement.decision is Decision.IGNORED:
         decision += f" (`ignore[{judgement.ignore_index}]`)"
     if judgement.baseline_state in (BaselineState.NEW, BaselineState.ESCALATED):
-        decision += f", {_esc(judgement.baseline_text)}"
-    request = " ".join(p for p in (finding.method, finding.url) if p)
-    cells = [
-        finding.severity.label,
-        decision,
-        # VAddy-like findings have no console link of their own but point `url` at the console.
-        _link(_esc(finding.title, _CELL), finding.console_url, finding.url),
-        _esc(request, _CELL),
-        _esc(finding.parameter, _CELL),
-        _esc(finding.fingerprint, _CELL),
-    ]
-    if scan is not None:
-        cells.insert(0, str(scan))
-    return "| " + " | ".join(cells) + " |"
+        decision += f", {_esc(judgement.baseline_text, baseline_limit)}"
+    return decision
 
 
 def _warnings(expired: Iterable[IgnoreRule], unused: Iterable[IgnoreRule]) -> list[str]:

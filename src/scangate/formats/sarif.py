@@ -282,7 +282,12 @@ def _run(plan: _Plan, index: int) -> tuple[Any, Iterator[Any]]:
     last = index == len(plan.evaluations) - 1
     dropped_runs = len(plan.report.evaluations) - len(plan.evaluations) if last else 0
     # Only the last run says that runs were left out: GitHub rejects more than 20 (§1.2).
-    driver = ToolComponent(name=display(one_line(result.scanner or result.provider)), rules=rules)
+    driver = ToolComponent(
+        name=display(one_line(result.scanner or result.provider)),
+        # A free string (SARIF §3.19.13), `API v1` when the provider names no engine version.
+        version=display(one_line(result.scanner_version)) or None,
+        rules=rules,
+    )
     scangate = ToolComponent(name="scangate", version=plan.report.tool_version)
     run = Run(
         tool=Tool(driver=driver),

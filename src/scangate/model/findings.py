@@ -80,7 +80,7 @@ def cap_evidence(text: str, limit: int = EVIDENCE_LIMIT) -> str:
     """Redact credential headers of the scanned app, then cap to `limit` characters.
 
     Scanners quote whole requests and responses; session cookies and tokens of the target must
-    not reach SARIF, JUnit or an artifact (anchors.md (d) 7; formats.md §1.8 item 5).
+    not reach SARIF, JUnit or an artifact (docs/formats.md §1.8 item 5).
     """
     text = redact_credential_headers(text)
     if len(text) <= limit:
@@ -277,10 +277,25 @@ class ScanResult:
     A result with a shortfall is not complete."""
     queue: QueueStats | None = None
     """What the plan's limits cost this run (None: not recorded, e.g. older results files)."""
+    scanner_version: str = ""
+    """The scanner's version, as GitLab (`scan.scanner.version`) and SARIF (`driver.version`)
+    show it. The rule: the engine's own version when the provider's API reports one (`2.15.0`);
+    otherwise the version of the provider API scangate read the results through, spelled
+    `API v1`, so nobody takes it for the engine's. Empty when not recorded (results files of
+    older scangate versions); the reports then fall back to `unknown`."""
 
     def __post_init__(self) -> None:
         """Sanitize the provider's text, as `Finding` does (details: keys and values)."""
-        lines = ("provider", "scanner", "scan_id", "target", "console_url", "message", "shortfall")
+        lines = (
+            "provider",
+            "scanner",
+            "scanner_version",
+            "scan_id",
+            "target",
+            "console_url",
+            "message",
+            "shortfall",
+        )
         _clean(self, lines)
         if self.shortfall and self.shortfall not in self.message:
             # Every report that says why a scan is incomplete shows the message.

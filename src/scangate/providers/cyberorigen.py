@@ -75,6 +75,7 @@ class CyberOrigenProvider(Provider, registered="cyberorigen"):
     """The CyberOrigen adapter (`POST /scans`, `GET /scans/{id}`, `GET /scans/{id}/findings`)."""
 
     DEFAULT_BASE_URL: ClassVar[str] = "https://backend.cyberorigen.com/api/v1"
+    api_version: ClassVar[str] = "v1"
     credentials: ClassVar[tuple[CredentialSpec, ...]] = key_or_login(
         API_KEY,
         USERNAME,

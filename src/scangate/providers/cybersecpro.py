@@ -86,6 +86,7 @@ class CyberSecProProvider(Provider, registered="cybersecpro"):
     """
 
     DEFAULT_BASE_URL: ClassVar[str] = "https://api.cyber-sec-pro.com/api/v1"
+    api_version: ClassVar[str] = "v1"
     credentials: ClassVar[tuple[CredentialSpec, ...]] = key_or_login(
         API_KEY,
         EMAIL,

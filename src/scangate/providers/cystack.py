@@ -67,6 +67,7 @@ class CyStackProvider(Provider, registered="cystack"):
     """The CyStack adapter (`/targets`, `POST /scans`, `/scans/{id}`, `/vulnerabilities/{id}`)."""
 
     DEFAULT_BASE_URL: ClassVar[str] = "https://api.cystack.io/v1"
+    api_version: ClassVar[str] = "v1"
     credentials: ClassVar[tuple[CredentialSpec, ...]] = (
         CredentialSpec.key(API_KEY, "API key, created in the web UI at https://cystack.io/apikeys"),
     )

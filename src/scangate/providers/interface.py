@@ -116,6 +116,9 @@ class Provider(ABC):
     """Product name (`CyberOrigen`), the SARIF driver name."""
 
     DEFAULT_BASE_URL: ClassVar[str]
+    api_version: ClassVar[str] = ""
+    """The version of the provider's API the adapter speaks (`v1`, as in its base URL); see
+    `scanner_version`. Empty: not known (reports say `unknown`)."""
     credentials: ClassVar[tuple[CredentialSpec, ...]]
     """Accepted credential sets, in order of preference."""
     options_schema: ClassVar[Mapping[str, Any]]
@@ -248,10 +251,12 @@ class Provider(ABC):
         shortfall: str = "",
         count_summary: CountSummary | None = None,
         console_url: str | None = None,
+        scanner_version: str = "",
     ) -> ScanResult:
         """The `ScanResult` of `scan`, ended as `progress` says, with what `fetch` read.
 
-        `console_url` defaults to the scan's.
+        `console_url` defaults to the scan's; `scanner_version` (the engine's version, when
+        the provider's answer names it) to `self.scanner_version()`.
         """
         return ScanResult(
             provider=self.name,
@@ -268,7 +273,17 @@ class Provider(ABC):
             message=progress.message,
             details=dict(details or {}),
             shortfall=shortfall,
+            scanner_version=scanner_version or self.scanner_version(),
         )
+
+    def scanner_version(self) -> str:
+        """The version reports give the scanner when the provider names no engine version:
+        that of its API (`API v1`), the rule of `ScanResult.scanner_version`.
+
+        No provider's scan or findings answer names the engine's version (fact sheets); an
+        adapter that learns it passes it to `result`.
+        """
+        return f"API {self.api_version}" if self.api_version else ""
 
     def salvage(self, scan: ScanRef, progress: ScanProgress, read: Callable[[], T]) -> T | None:
         """`read()`; for a scan that did not complete, None when reading fails (logged).

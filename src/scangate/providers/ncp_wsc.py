@@ -65,6 +65,7 @@ class NcpWscProvider(Provider, registered="ncp-wsc"):
     """The WSC adapter: `PUT /job`, `POST /jobs/search`, `PATCH …/cancel|stop`, `GET …/report`."""
 
     DEFAULT_BASE_URL: ClassVar[str] = "https://wsc.apigw.ntruss.com/api/v1"
+    api_version: ClassVar[str] = "v1"
     credentials: ClassVar[tuple[CredentialSpec, ...]] = (
         CredentialSpec.pair(
             ACCESS_KEY,

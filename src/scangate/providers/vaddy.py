@@ -95,6 +95,7 @@ class VAddyProvider(Provider, registered="vaddy"):
     """The VAddy adapter (`POST /scan`, `GET /scan/result`, `GET /scan/runcheck`, `GET /crawl`)."""
 
     DEFAULT_BASE_URL: ClassVar[str] = "https://api.vaddy.net/v2"
+    api_version: ClassVar[str] = "v2"
     credentials: ClassVar[tuple[CredentialSpec, ...]] = (
         CredentialSpec.pair(
             USER, AUTH_KEY, "VAddy login ID and WebAPI auth key (console, WebAPI page)"

@@ -1,4 +1,7 @@
-"""CyberOrigen scan records: the timed state machine and its wire JSON (cyberorigen.md)."""
+"""CyberOrigen scan records: the timed state machine and its wire JSON.
+
+The wire shapes are those of docs/providers/cyberorigen.md.
+"""
 
 from __future__ import annotations
 

@@ -261,7 +261,9 @@ def _item(finding: ScenarioFinding, category: str, number: int, domain: str) -> 
         f"https://cwe.mitre.org/data/definitions/{finding.cwe[0]}.html" if finding.cwe else ""
     )
     return {
-        "Title": f"{category} #{number + 1}",
+        # Readable, numbered in its category, as the service's `"XSS #1"` ([FS] "getReport"); the
+        # category key stays the scenario's rule id, which policies' ignores match on.
+        "Title": f"{finding.title or category} #{number + 1}",
         "vuln_key": f"{domain}_{category}_{number}",
         # HTML text with entities, as in [FS] "getReport".
         "URL": f"[{finding.method}]&nbsp;&nbsp;{finding.url}",
