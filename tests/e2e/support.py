@@ -250,18 +250,20 @@ def signal_while_waiting(
     scenario: str = "slow",
     ready: Callable[[EmulatorServer], bool] = polled_after_start,
     options: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
     **policy: Any,
 ) -> tuple[CliRun, EmulatorServer, float]:
     """Start `scangate run` on `scenario` (a slow scan), send `sig` once `ready(server)` holds;
     return the run, the server and the seconds from the signal to the exit.
 
-    `options` are the emulator's (CyberSec Pro's `shape`); `policy` goes to `write_policy`.
+    `options` are the emulator's (CyberSec Pro's `shape`); `env` is the CLI's environment
+    (default: the sandbox's credentials); `policy` goes to `write_policy`.
     """
     with sandbox(provider, scenario, options=options) as server:
         write_policy(tmp_path, provider, server.base_url, **policy)
-        process = start_cli(
-            scangate("run"), cwd=tmp_path, env=cli_env(sandbox_env(provider, scenario))
-        )
+        if env is None:
+            env = cli_env(sandbox_env(provider, scenario))
+        process = start_cli(scangate("run"), cwd=tmp_path, env=env)
         began = time.monotonic()
         try:
             while not ready(server):

@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,12 +26,11 @@ from ci import Command, commands_in, parse_dotenv, parse_output_file, sections_i
 from e2e.support import (
     CliRun,
     cli_env,
-    polled_after_start,
     run_cli,
     run_scenario,
     sandbox,
     scangate,
-    start_cli,
+    signal_while_waiting,
     write_policy,
     write_scenario,
 )
@@ -259,21 +257,15 @@ def test_provider_error_after_the_scan_exists_exits_3_with_scan_id(tmp_path: Pat
 def test_sigterm_while_queued_exits_143_interrupted(tmp_path: Path) -> None:
     scenario = stuck_vaddy(tmp_path)
     env = github_env(tmp_path, {**sandbox_env("vaddy"), "SCANGATE_PLANTED_TOKEN": PLANTED})
-    with sandbox("vaddy", scenario) as server:
-        write_policy(tmp_path, "vaddy", server.base_url, scan={"timeout": "60s"})
-        process = start_cli(scangate("run"), cwd=tmp_path, env=env)
-        try:
-            began = time.monotonic()
-            while server.log.count(path="/v2/scan/runcheck") < 2:  # queued: polled twice
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() - began < 30, "never queued"
-                time.sleep(0.05)
-            process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    run = CliRun(process.returncode, stdout, stderr, tmp_path / "reports", 0.0)
+    run, _, _ = signal_while_waiting(
+        tmp_path,
+        "vaddy",
+        signal.SIGTERM,
+        scenario=scenario,
+        ready=lambda server: server.log.count(path="/v2/scan/runcheck") >= 2,  # queued
+        env=env,
+        scan={"timeout": "60s"},
+    )
     gh = GitHubRun(run, tmp_path / "github_output", tmp_path / "step_summary.md")
     assert_error_surfaces(
         gh,
@@ -368,21 +360,7 @@ def test_sigterm_while_waiting_reports_once_with_verdict_interrupted(tmp_path: P
     # The scan exists: the partial report is made and published, its verdict `interrupted`
     # (exit 143 whatever the gate found so far), and no second set of outputs is written.
     env = github_env(tmp_path, sandbox_env("cyberorigen", "slow"))
-    with sandbox("cyberorigen", "slow") as server:
-        write_policy(tmp_path, "cyberorigen", server.base_url)
-        process = start_cli(scangate("run"), cwd=tmp_path, env=env)
-        try:
-            began = time.monotonic()
-            while not polled_after_start(server):
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() - began < 30, "the scan never started"
-                time.sleep(0.05)
-            process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    run = CliRun(process.returncode, stdout, stderr, tmp_path / "reports", 0.0)
+    run, _, _ = signal_while_waiting(tmp_path, "cyberorigen", signal.SIGTERM, env=env)
     gh = GitHubRun(run, tmp_path / "github_output", tmp_path / "step_summary.md")
     assert run.exit == 143, run.stderr
     outputs = gh.outputs
