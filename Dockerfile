@@ -19,8 +19,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /dist/ /tmp/dist/
+# scangate-post: the GitHub action's post step (action.yml `post-entrypoint`). The runner gives
+# the post container the main step's `args` as well, so it ignores its arguments
+# (https://github.com/actions/runner/blob/main/src/Runner.Worker/Handlers/ContainerActionHandler.cs).
 RUN python -m pip install --no-cache-dir /tmp/dist/*.whl \
     && rm -rf /tmp/dist \
+    && printf '#!/bin/sh\nexec scangate cleanup\n' > /usr/local/bin/scangate-post \
+    && chmod 0755 /usr/local/bin/scangate-post \
     && groupadd --gid 1001 scangate \
     && useradd --no-log-init --uid 1001 --gid 1001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin scangate

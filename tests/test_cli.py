@@ -416,3 +416,64 @@ def test_gitlab_dotenv_of_an_error_goes_to_the_policys_reports_dir(
         "SCANGATE_VERDICT": "error"
     }
     assert not (in_tmp / "scangate.env").exists()
+
+
+# `scangate cleanup` (the CI post step; the runs against emulators are tests/e2e/test_cleanup.py).
+
+
+def _recorded(tmp_path: Path, **state: object) -> Path:
+    reports = tmp_path / "scangate-reports"
+    reports.mkdir(exist_ok=True)
+    recorded = {
+        "provider": "cyberorigen",
+        "scan_id": "scan_1",
+        "target": "staging.example.com",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "command": "run",
+        "settled": False,
+        **state,
+    }
+    path = reports / "scangate-state.json"
+    path.write_text(json.dumps(recorded), encoding="utf-8")
+    return path
+
+
+def test_cleanup_help_says_when_it_sends_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["cleanup", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())
+    assert "SCANGATE_POLICY" in helped and "SCANGATE_OUT_DIR" in helped
+    assert "Sends no request when no scan is recorded" in helped
+    assert "--report-only" not in helped and "--sandbox" not in helped
+
+
+def test_cleanup_without_credentials_is_exit_2_and_keeps_the_scan(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _policy(in_tmp)
+    monkeypatch.delenv("CYBERORIGEN_API_KEY", raising=False)
+    state = _recorded(in_tmp)
+    assert main(["cleanup"]) == ExitStatus.USAGE_ERROR
+    assert "CYBERORIGEN_API_KEY" in capsys.readouterr().err
+    assert json.loads(state.read_text(encoding="utf-8"))["settled"] is False  # for a retry
+
+
+def test_cleanup_of_another_providers_scan_is_exit_2(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _policy(in_tmp)
+    _recorded(in_tmp, provider="vaddy")
+    assert main(["cleanup"]) == ExitStatus.USAGE_ERROR
+    assert "recorded for provider 'vaddy'" in capsys.readouterr().err
+
+
+def test_cleanup_of_a_sandbox_scan_sends_nothing_and_settles_it(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The emulator of `--sandbox` lived in the killed process; no real provider is asked.
+    _policy(in_tmp)
+    monkeypatch.delenv("CYBERORIGEN_API_KEY", raising=False)
+    state = _recorded(in_tmp, sandbox=True)
+    assert main(["cleanup"]) == ExitStatus.PASSED
+    assert "sandbox scan scan_1 ended with its emulator" in capsys.readouterr().err
+    assert json.loads(state.read_text(encoding="utf-8"))["settled"] is True

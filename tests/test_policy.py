@@ -15,6 +15,7 @@ from scangate.errors import ExitStatus, PolicyError, UsageError
 from scangate.model import Severity
 from scangate.policy import (
     ALL_FORMATS,
+    GITLAB_SCHEMA_VERSIONS,
     MATCH_KEYS,
     IfRunning,
     InvalidPolicyError,
@@ -253,6 +254,18 @@ BAD_POLICIES: list[tuple[str, str, str, int]] = [
         "backslash-sarif-anchor",
         _yaml(*HEAD, *SCAN, "reports:", "  sarif_anchor: docs\\openapi.yaml"),
         "reports.sarif_anchor",
+        7,
+    ),
+    (
+        "unknown-gitlab-schema-version",
+        _yaml(*HEAD, *SCAN, "reports:", "  gitlab_schema_version: 15.3.0"),
+        "reports.gitlab_schema_version",
+        7,
+    ),
+    (
+        "gitlab-schema-version-read-as-a-number",
+        _yaml(*HEAD, *SCAN, "reports:", "  gitlab_schema_version: 15.2"),
+        "reports.gitlab_schema_version",
         7,
     ),
     ("duplicate-top-level-key", _yaml(*HEAD, *SCAN, "version: 1"), "version", 6),
@@ -607,6 +620,8 @@ def test_minimal_policy_gets_the_defaults() -> None:
     assert policy.reports.dir == Path("scangate-reports")
     assert policy.reports.formats == ALL_FORMATS
     assert policy.reports.sarif_anchor is None
+    # Unset: the version is chosen when the report is written, from CI_SERVER_VERSION.
+    assert policy.reports.gitlab_schema_version is None
 
 
 @pytest.mark.parametrize(
@@ -826,6 +841,28 @@ def test_bad_overrides_are_usage_errors(overrides: dict[str, object]) -> None:
         with_overrides(load_policy(DESIGN_EXAMPLE), **overrides)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("version", GITLAB_SCHEMA_VERSIONS)
+def test_gitlab_schema_version_is_read_and_shown(version: str) -> None:
+    text = _yaml(*HEAD, *SCAN, "reports:", f"  gitlab_schema_version: {version}")
+    policy = parse_policy(text, SOURCE)
+    assert policy.reports.gitlab_schema_version == version
+    assert effective_settings(policy)["reports"]["gitlab_schema_version"] == version
+
+
+def test_an_unknown_gitlab_schema_version_lists_the_allowed_ones() -> None:
+    error = _error(_yaml(*HEAD, *SCAN, "reports:", "  gitlab_schema_version: 14.1.2"))
+    assert error.exit_status == ExitStatus.USAGE_ERROR
+    message = str(error)
+    assert "reports.gitlab_schema_version" in message
+    assert "'14.1.2'" in message
+    assert "expected one of 15.0.7, 15.1.4, 15.2.1" in message
+
+
+def test_the_schema_offers_exactly_the_gitlab_versions_scangate_writes() -> None:
+    reports = policy_schema()["properties"]["reports"]["properties"]
+    assert tuple(reports["gitlab_schema_version"]["enum"]) == GITLAB_SCHEMA_VERSIONS
+
+
 def test_effective_settings_are_json_and_complete() -> None:
     settings = effective_settings(load_policy(DESIGN_EXAMPLE))
     assert json.loads(json.dumps(settings)) == settings
@@ -839,6 +876,7 @@ def test_effective_settings_are_json_and_complete() -> None:
     }
     assert settings["ignore"][0]["expires"] == "2027-03-01"
     assert settings["reports"]["formats"] == list(ALL_FORMATS)
+    assert settings["reports"]["gitlab_schema_version"] is None
     assert settings["provider"]["options"] == {"scan_type": "quick", "ports": "1-1000"}
     assert settings["baseline"] == str(DESIGN_EXAMPLE.parent / ".scangate-baseline.json")
 

@@ -185,6 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
 
+    cleanup = commands.add_parser(
+        "cleanup",
+        help="cancel the scan a killed run, start or wait left running (a CI post step)",
+        description=(
+            "Cancel the scan recorded in the reports directory's scangate-state.json when the "
+            "command that started it was killed before it finished (a cancelled or lost CI "
+            "job), following scan.on_timeout (keep: the scan is only reported kept). Sends no "
+            "request when no scan is recorded or the command finished with it. Run it from "
+            "the GitHub action's post step, GitLab's after_script or Jenkins' post { aborted }."
+        ),
+    )
+    _add_policy_options(cleanup)
+    cleanup.add_argument(
+        "--out-dir",
+        default=os.environ.get("SCANGATE_OUT_DIR"),
+        help=_env_help(
+            "reports directory, overriding reports.dir (where the scan is recorded)",
+            "SCANGATE_OUT_DIR",
+        ),
+    )
+
     gate = commands.add_parser("gate", help="re-gate saved scangate.json results (merges several)")
     _add_policy_options(gate)
     _add_report_options(gate)
@@ -233,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     schema = commands.add_parser("schema", help="print the policy JSON Schema")
-    for command in (run, start, wait, gate, baseline, validate, providers, sandbox, schema):
+    every = (run, start, wait, cleanup, gate, baseline, validate, providers, sandbox, schema)
+    for command in every:
         _add_debug_option(command)
     return parser
 
@@ -251,6 +273,7 @@ def _dispatch(args: argparse.Namespace, context: Context) -> int:
         "run": commands.run,
         "start": commands.start,
         "wait": commands.wait,
+        "cleanup": commands.cleanup,
         "gate": commands.gate,
         "baseline": commands.baseline,
         "validate": commands.validate,

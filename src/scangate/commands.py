@@ -1,7 +1,8 @@
 """The subcommands behind `scangate.cli`: each takes parsed arguments and returns an exit status.
 
 The handlers only: the shared context is `session`, building providers `wiring`, reporting
-`reporting`, and the `start`/`wait` hand-over `state`.
+`reporting`, and the state file (the `start`/`wait` hand-over, and the scan `cleanup` cancels
+after a killed job) `state`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from scangate.providers import PROVIDER_NAMES, provider_class
 from scangate.reporting import final_status, gate_and_report
 from scangate.runner import Runner, Stop, signal_guard, stoppable
 from scangate.session import Context
-from scangate.state import read_state, write_state
+from scangate.state import Recorded, ScanState, load_state, read_state
 from scangate.wiring import build_provider, build_runner, command_policy, provider_type, sandboxed
 
 
@@ -34,9 +35,19 @@ def _format_seconds(seconds: float) -> str:
 
 
 def _drive(
-    runner: Runner, policy: Policy, context: Context, scan_id: str | None, report_only: bool
+    runner: Runner,
+    policy: Policy,
+    context: Context,
+    scan_id: str | None,
+    report_only: bool,
+    state: ScanState,
 ) -> int:
-    """Start (or attach to `scan_id`), wait, fetch, gate and report, whatever happens."""
+    """Start (or attach to `scan_id`), wait, fetch, gate and report, whatever happens.
+
+    `state` records the scan as soon as it exists, before the wait, and settles it once the
+    result is fetched or the stop cancelled or kept it: a runner that kills the job in between
+    leaves it for `scangate cleanup` to cancel (issue 18).
+    """
     timeout_text = f"scan.timeout of {_format_seconds(policy.scan.timeout)} reached"
     with signal_guard() as late:
         stop: Stop | None = None
@@ -49,9 +60,11 @@ def _drive(
                     scan = runner.provider.attach(scan_id, policy.scan.target)
                     runner.scan = scan
                 context.scan_id = scan.scan_id
+                state.owned(scan)
                 with section(f"waiting for scan {scan.scan_id}", context.env, context.stdout):
                     progress = runner.wait(scan)
                 result = runner.fetch(scan, progress)
+                state.settled()
         except Stop as exc:
             stop = exc
         except ProviderError as exc:
@@ -60,6 +73,7 @@ def _drive(
             failure = exc
         if stop is not None:
             remote = runner.stop_remote()
+            _settle_after_stop(runner, state)
             if runner.scan is None:
                 said = _stopped_without_scan(stop, remote, runner)
                 context.console.line(said)
@@ -68,6 +82,7 @@ def _drive(
             context.console.line(f"{stop.why}; {remote}")
             result = runner.partial(stop.status, stop.why)
         elif failure is not None:
+            # Not settled: the scan may run on, and the job's cleanup step may cancel it.
             result = _kept_after_failure(runner, failure, context)
         outcome = gate_and_report([result], policy, context, interrupted=stop.why if stop else "")
         context.published = True
@@ -78,6 +93,20 @@ def _drive(
     if failure is not None:
         return ExitStatus.PASSED if report_only else int(failure.exit_status)
     return final_status(outcome, report_only)
+
+
+def _settle_after_stop(runner: Runner, state: ScanState) -> None:
+    """After `stop_remote`: settled, unless its cancel failed (cleanup may try once more).
+
+    A scan that only the stopped start made (`stop_remote` found it) is recorded here first.
+    """
+    if runner.scan is None:
+        return
+    if runner.cancel_failed:
+        if state.scan is None:
+            state.owned(runner.scan)
+        return
+    state.settled(runner.scan)
 
 
 def _kept_after_failure(runner: Runner, failure: ProviderError, context: Context) -> ScanResult:
@@ -164,7 +193,8 @@ def run(args: argparse.Namespace, context: Context) -> int:
         env = sandbox_credentials or context.env
         provider = build_provider(cls, effective, context, env)
         runner = build_runner(provider, effective, context)
-        return _drive(runner, effective, context, None, args.report_only)
+        state = ScanState(effective, "run", context.console.line, sandbox=args.sandbox is not None)
+        return _drive(runner, effective, context, None, args.report_only, state)
 
 
 def start(args: argparse.Namespace, context: Context) -> int:
@@ -173,22 +203,27 @@ def start(args: argparse.Namespace, context: Context) -> int:
     cls = provider_type(policy)
     provider = build_provider(cls, policy, context, context.env)
     runner = build_runner(provider, policy, context)
+    state = ScanState(policy, "start", context.console.line)
     with signal_guard():
         try:
             with stoppable(runner.deadline, "scan.timeout reached while starting"):
                 scan = runner.start()
                 context.scan_id = scan.scan_id
+                state.owned(scan)
         except Stop as stop:
             remote = runner.stop_remote()
+            _settle_after_stop(runner, state)
             said = f"{stop.why}; {remote}"
             if runner.scan is None:
                 said = _stopped_without_scan(stop, remote, runner)
             context.console.line(said)
             context.failure = _stop_failure(stop, said, runner)
             return int(stop.exit_status)
-    write_state(policy, scan)
     publish_start(scan.scan_id, policy.reports.dir, context.env, context.stdout)
     context.stdout.write(f"{scan.scan_id}\n")
+    # Handed over to a later `scangate wait`, which reads the id whether settled or not: the
+    # cleanup after this job must not cancel the scan the next job is to wait for.
+    state.settled()
     return ExitStatus.PASSED
 
 
@@ -201,7 +236,79 @@ def wait(args: argparse.Namespace, context: Context) -> int:
     runner = build_runner(provider, policy, context)
     runner.scan = ScanRef(scan_id=ScanId(scan_id), target=policy.scan.target)
     context.scan_id = scan_id
-    return _drive(runner, policy, context, scan_id, args.report_only)
+    state = ScanState(policy, "wait", context.console.line)
+    return _drive(runner, policy, context, scan_id, args.report_only, state)
+
+
+def cleanup(args: argparse.Namespace, context: Context) -> int:
+    """`scangate cleanup`: cancel the scan a killed `run`, `start` or `wait` left unsettled.
+
+    The GitHub action's post step (`post-if: cancelled() || failure()`), GitLab's
+    `after_script` and Jenkins' `post { aborted }` run it after the runner killed the main
+    step, whose own SIGTERM handling never ran (docs/formats.md §4.6: SIGKILL 10 s after the
+    cancel). With nothing recorded, or a settled scan, it sends no request at all.
+    """
+    policy = _policy(args, context)
+    # Nothing here is a report: a failure adds its annotation and summary, never the outputs
+    # or dotenv of the main step's verdict.
+    context.published = True
+    recorded = load_state(policy)
+    if recorded is None or recorded.settled:
+        why = "no scan recorded" if recorded is None else _settled_why(recorded)
+        context.console.line(f"nothing to clean up ({why})")
+        return ExitStatus.PASSED
+    if recorded.provider != policy.provider.name:
+        raise UsageError(
+            f"scan {recorded.scan_id} was recorded for provider {recorded.provider!r}, "
+            f"but the policy names {policy.provider.name!r}",
+            hint="run `scangate cleanup` with the policy and reports directory of the main step",
+        )
+    scan = ScanRef(scan_id=ScanId(recorded.scan_id), target=recorded.target)
+    context.scan_id = scan.scan_id
+    state = ScanState(policy, recorded.command, context.console.line, sandbox=recorded.sandbox)
+    if recorded.sandbox:
+        # The emulator lived in the killed process: its scans ended with it.
+        context.console.line(f"sandbox scan {scan.scan_id} ended with its emulator")
+        state.settled(scan)
+        return ExitStatus.PASSED
+    if policy.scan.on_timeout is OnTimeout.KEEP:
+        # As the runner does on a stop (`Runner.stop_remote`): kept on purpose, no request.
+        context.console.line(
+            f"scan {scan.scan_id} left running (on_timeout: keep); resume with "
+            f"`scangate wait --scan-id {scan.scan_id}`"
+        )
+        state.settled(scan)
+        return ExitStatus.PASSED
+    cls = provider_type(policy)
+    provider = build_provider(cls, policy, context, context.env)
+    runner = build_runner(provider, policy, context)
+    runner.scan = scan
+    # The scan's state picks the right call (`Provider.cancel`: NCP's cancelJob or stopJob),
+    # and a scan that ended is left alone: CyberOrigen's DELETE would delete a finished scan
+    # (docs/providers/cyberorigen.md "DELETE /api/v1/scans/{id}").
+    try:
+        runner.last = provider.poll(scan)
+    except ProviderError as exc:
+        context.console.line(f"status of scan {scan.scan_id} unknown ({exc.message})")
+    remote = runner.stop_remote()
+    context.console.line(f"cleanup after an unfinished `scangate {recorded.command}`: {remote}")
+    if runner.cancel_failed:
+        context.failure = Failure(
+            ExitStatus.PROVIDER_ERROR,
+            "cleanup failed",
+            remote,
+            "cancel the scan in the provider's console, or rerun `scangate cleanup`",
+            scan.scan_id,
+        )
+        return ExitStatus.PROVIDER_ERROR
+    state.settled(scan)
+    return ExitStatus.PASSED
+
+
+def _settled_why(recorded: Recorded) -> str:
+    if recorded.command == "start":
+        return f"scan {recorded.scan_id} was handed over to `scangate wait`"
+    return f"scan {recorded.scan_id} was settled by `scangate {recorded.command}`"
 
 
 def gate(args: argparse.Namespace, context: Context) -> int:

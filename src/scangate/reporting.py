@@ -10,6 +10,7 @@ from scangate.ci import publish
 from scangate.errors import ExitStatus
 from scangate.explain import decision_lines
 from scangate.formats import Report
+from scangate.formats.gitlab_dast import choose_schema_version
 from scangate.gate import combine, evaluate
 from scangate.model import Evaluation, Policy, ScanResult
 from scangate.output import summary_line, write_reports
@@ -40,6 +41,10 @@ def gate_and_report(
     failing and warned findings (`explain.decision_lines`), why, the verdict, where the
     reports are."""
     evaluations = evaluate_all(results, policy, context)
+    # The policy's version, else the newest the GitLab running the job ingests (issue 18).
+    schema = choose_schema_version(policy.reports.gitlab_schema_version, context.env)
+    if schema.warning and "gitlab-dast" in policy.reports.formats:
+        context.console.line(schema.warning)
     made = Report(
         evaluations=evaluations,
         verdict=combine(evaluations),
@@ -47,6 +52,7 @@ def gate_and_report(
         tool_version=__version__,
         sarif_anchor=policy.reports.sarif_anchor,
         interrupted=interrupted,
+        gitlab_schema_version=schema.version,
     )
     written = write_reports(made, policy.reports.formats, policy.reports.dir)
     publish(made, written, context.env, context.stdout)

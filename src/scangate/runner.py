@@ -196,6 +196,8 @@ class Runner:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     pending: StartAttempt | None = None
     """The start attempt in flight: when a `Stop` cuts it short, it may have made a scan."""
+    cancel_failed: bool = False
+    """Set by `stop_remote` when its cancel failed or was not confirmed within its budget."""
     queue: StartQueue = field(default_factory=StartQueue)
     """The start's wait behind the plan's limits, if it had one."""
     herd_spread: float = 0.0
@@ -581,6 +583,7 @@ class Runner:
         if worker.is_alive():
             what = f"scan {self.scan.scan_id}" if self.scan else "the interrupted start"
             said.append(f"cancel of {what} not confirmed within {CANCEL_BUDGET:.0f} s")
+            self.cancel_failed = True
         return "; ".join(said)
 
     def _kept_or_ended(self, scan: ScanRef) -> str:
@@ -616,3 +619,4 @@ class Runner:
                 f"scan {scan.scan_id}" if scan else "the scan the interrupted start may have made"
             )
             said.append(f"could not cancel {what}: {exc.message}")
+            self.cancel_failed = True

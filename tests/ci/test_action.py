@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import signal
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +27,21 @@ from ci import (
     ROOT,
     base_env,
     commands_in,
+    instructions,
     parse_dotenv,
     parse_output_file,
     scangate_shim,
     sections_in,
 )
-from scangate.sandbox import sandbox_env
+from scangate import __version__
+from scangate.sandbox import sandbox_env, start_sandbox
 
 pytestmark = pytest.mark.slow
 
 ACTION = ROOT / "action.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+BRANDING_COLORS = {"white", "black", "yellow", "blue", "green", "orange", "red", "purple"}
+"""GitHub's allowed `branding.color` values (docs/formats.md §4.1, metadata syntax docs)."""
 GITLAB_CI = ROOT / "examples" / "gitlab" / ".gitlab-ci.yml"
 COUNTED = {"failing", "within_budget", "warning", "below_threshold"}
 POLICY = """\
@@ -93,9 +101,29 @@ def _evaluate(expression: str, inputs: dict[str, str]) -> str:
     return inputs[match.group(1)]
 
 
-def run_action(workspace: Path, **given: str) -> Step:
-    """Run the action's container command as the GitHub runner would, with `with:` = `given`."""
-    action = yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+def _action() -> Any:
+    return yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+
+
+def post_entrypoint(bin_dir: Path) -> Path:
+    """The image's post entrypoint, made here from the Dockerfile line that makes it."""
+    target = _action()["runs"]["post-entrypoint"]
+    for keyword, arguments in instructions(DOCKERFILE):
+        for part in arguments.split("&&") if keyword == "RUN" else ():
+            words = shlex.split(part)
+            if words[:1] == ["printf"] and words[2:] == [">", target]:
+                made = subprocess.run(["printf", words[1]], capture_output=True, check=True)
+                script = bin_dir / Path(target).name
+                script.write_bytes(made.stdout)
+                script.chmod(0o755)
+                assert f"chmod 0755 {target}" in arguments
+                return script
+    raise AssertionError(f"the Dockerfile makes no {target}")
+
+
+def step_env(workspace: Path, given: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """The container's environment for the action with `with:` = `given`, step `env:` = `extra`."""
+    action = _action()
     inputs = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
     unknown = set(given) - set(inputs)
     assert not unknown, f"not inputs of action.yml: {unknown}"
@@ -105,7 +133,7 @@ def run_action(workspace: Path, **given: str) -> Step:
     output, summary = files / "set_output", files / "step_summary"
     output.write_text("", encoding="utf-8")
     summary.write_text("", encoding="utf-8")
-    env = base_env(workspace.parent / "bin", workspace.parent)
+    env = base_env(workspace.parent / "bin", workspace.parent) | extra
     # ContainerActionHandler: INPUT_<NAME> for every input, then the evaluated runs.env.
     env |= {f"INPUT_{name.replace(' ', '_').upper()}": value for name, value in inputs.items()}
     env |= {key: _evaluate(value, inputs) for key, value in action["runs"]["env"].items()}
@@ -116,7 +144,24 @@ def run_action(workspace: Path, **given: str) -> Step:
         "GITHUB_OUTPUT": str(output),
         "GITHUB_STEP_SUMMARY": str(summary),
     }
-    argv = [action["runs"]["entrypoint"], *action["runs"]["args"]]
+    return env
+
+
+def container_argv(workspace: Path, *, post: bool = False) -> list[str]:
+    """What the runner runs: the entrypoint, or the post entrypoint, with the same `args`
+    (actions/runner ContainerActionHandler.cs: only the entrypoint differs by stage)."""
+    runs = _action()["runs"]
+    entrypoint = str(post_entrypoint(workspace.parent / "bin")) if post else runs["entrypoint"]
+    return [entrypoint, *runs["args"]]
+
+
+def run_action(
+    workspace: Path, *, post: bool = False, extra: dict[str, str] | None = None, **given: str
+) -> Step:
+    """Run the action's container command as the GitHub runner would, with `with:` = `given`
+    (`post`: the post step's container instead; `extra`: the step's `env:`)."""
+    env = step_env(workspace, given, extra or {})
+    argv = container_argv(workspace, post=post)
     # Bytes, not text: universal newlines would hide a stray CR, which the runner keeps.
     done = subprocess.run(argv, cwd=workspace, env=env, capture_output=True, timeout=120)
     return Step(
@@ -124,8 +169,8 @@ def run_action(workspace: Path, **given: str) -> Step:
         done.stdout.decode("utf-8"),
         done.stderr.decode("utf-8"),
         workspace,
-        parse_output_file(output.read_text(encoding="utf-8")),
-        summary.read_text(encoding="utf-8"),
+        parse_output_file(Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")),
+        Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8"),
     )
 
 
@@ -221,6 +266,73 @@ def test_github_inputs_are_never_run_as_shell_code(workspace: Path) -> None:
     assert step.exit == 2
     assert "unrecognized arguments: $(touch pwned2) `touch pwned3` *" in step.stderr
     assert sorted(p.name for p in workspace.iterdir()) == [".scangate.yml", "many.yml"]
+
+
+def test_the_action_runs_the_published_image_with_a_post_step_and_branding() -> None:
+    action = _action()
+    runs = action["runs"]
+    # The release tag's own image (release.yml pushes exactly this name), only pulled.
+    assert runs["image"] == f"docker://ghcr.io/scangate/scangate:v{__version__}"
+    assert runs["post-entrypoint"] == "/usr/local/bin/scangate-post"
+    assert runs["post-if"] == "cancelled() || failure()"
+    assert "${{" not in runs["post-entrypoint"]
+    assert action["branding"]["color"] in BRANDING_COLORS
+    assert re.fullmatch(r"[a-z0-9-]+", action["branding"]["icon"])
+    release = (ROOT / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8")
+    assert (
+        "ghcr.io/${GITHUB_REPOSITORY,,}" in release or "ghcr.io/${{ github.repository }}" in release
+    )
+
+
+def test_the_post_step_after_a_main_step_that_finished_sends_nothing(workspace: Path) -> None:
+    main = run_action(workspace, sandbox="findings")
+    assert main.exit == 1, main.stderr  # a failed gate: `failure()` runs the post step
+    post = run_action(workspace, post=True, sandbox="findings")
+    assert post.exit == 0, post.stderr
+    assert "nothing to clean up" in post.stderr
+    # Only the mask of the key it read: no annotation, no summary, no outputs of its own.
+    assert {c.name for c in commands_in(post.stdout)} <= {"add-mask"}
+    assert post.summary == ""
+    assert post.outputs == {}  # the main step's outputs are not the post step's business
+
+
+def test_the_post_step_cancels_the_scan_of_a_killed_main_step(workspace: Path) -> None:
+    """The runner SIGKILLs the main container; the post container cancels the scan once."""
+    server = start_sandbox("cyberorigen", "slow")
+    try:
+        policy = POLICY.replace(
+            "  name: cyberorigen\n", f"  name: cyberorigen\n  base_url: {server.base_url}\n"
+        )
+        (workspace / ".scangate.yml").write_text(policy, encoding="utf-8")
+        secrets = sandbox_env("cyberorigen", "slow")
+        env = step_env(workspace, {"out-dir": "scan"}, secrets)
+        main = subprocess.Popen(
+            container_argv(workspace),
+            cwd=workspace,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        began = time.monotonic()
+        try:
+            while not (workspace / "scan" / "scangate-state.json").exists():
+                assert main.poll() is None and time.monotonic() - began < 30
+                time.sleep(0.05)
+            main.send_signal(signal.SIGKILL)  # `exec`: the signal reaches scangate itself
+            assert main.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            if main.poll() is None:
+                main.kill()
+        assert server.log.count(category="cancel") == 0
+        post = run_action(workspace, post=True, extra=secrets, **{"out-dir": "scan"})
+        assert post.exit == 0, post.stderr
+        assert server.log.count(category="cancel") == 1
+        again = run_action(workspace, post=True, extra=secrets, **{"out-dir": "scan"})
+        assert again.exit == 0 and "nothing to clean up" in again.stderr
+        assert server.log.count(category="cancel") == 1
+    finally:
+        server.stop()
 
 
 # --- GitLab -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from ci import ROOT, instructions
+from scangate import __version__
 from scangate.ci import OUTPUT_NAMES
 from scangate.ci.gitlab import DOTENV_NAME
 from scangate.cli import build_parser
@@ -162,7 +163,9 @@ def test_action_outputs_are_exactly_what_scangate_writes() -> None:
 def test_action_inputs_reach_the_container_only_through_runs_env() -> None:
     action = _yaml(ROOT / "action.yml")
     runs = action["runs"]
-    assert runs["using"] == "docker" and runs["image"] == "Dockerfile"
+    assert runs["using"] == "docker"
+    assert runs["image"] == f"docker://ghcr.io/scangate/scangate:v{__version__}"
+    assert "${{" not in runs["post-entrypoint"]
     references = [re.fullmatch(r"\$\{\{ inputs\.([a-z-]+) \}\}", v) for v in runs["env"].values()]
     assert all(references), runs["env"]
     assert {m.group(1) for m in references if m} == set(action["inputs"])
@@ -231,7 +234,7 @@ def assert_uses_only_declared_inputs_and_outputs(path: Path) -> None:
     outputs = set(OUTPUT_NAMES)
     text = path.read_text(encoding="utf-8")
     steps = [step for _, _, step in _steps(_yaml(path))]
-    scangate = [step for step in steps if "your-org/scangate@" in str(step.get("uses", ""))]
+    scangate = [step for step in steps if "scangate/scangate@" in str(step.get("uses", ""))]
     assert scangate, f"{path.name} does not use the action"
     for step in scangate:
         assert set(step.get("with", {})) <= inputs, path
@@ -293,13 +296,95 @@ def test_the_gitlab_example_reports_and_gates_in_separate_jobs() -> None:
     assert pipeline["stages"].index(report["stage"]) < pipeline["stages"].index(gate["stage"])
 
 
+def _minutes(value: str) -> int:
+    match = re.fullmatch(r"(\d+)m", value)
+    assert match, value
+    return int(match.group(1))
+
+
+def test_the_gitlab_example_cleans_up_a_cancelled_scan_in_after_script() -> None:
+    """after_script runs for a cancelled job from GitLab 17.0 on (the example cites the docs)."""
+    pipeline = _yaml(GITLAB_CI)
+    report = pipeline["dast"]
+    assert report["after_script"] == ["scangate cleanup"]
+    # after_script gets the job's variables, so cleanup reads the state file run wrote.
+    variables = {**pipeline["variables"], **report["variables"]}
+    assert {"SCANGATE_POLICY", "SCANGATE_OUT_DIR"} <= set(variables)
+    # On a job timeout after_script runs only if the script's own limit leaves it time.
+    assert _minutes(variables["RUNNER_SCRIPT_TIMEOUT"]) < _minutes(report["timeout"])
+    assert "after_script" not in pipeline["dast-gate"]  # gate starts no scan
+
+
+def test_the_gitlab_example_job_after_a_normal_finish_cleans_up_nothing(tmp_path: Path) -> None:
+    """Play the dast job as the runner does: script, then after_script, each in a new shell with
+    the job's variables, against the bundled emulator. A finished scan is not cancelled."""
+    pipeline = _yaml(GITLAB_CI)
+    report = pipeline["dast"]
+    variables = {k: str(v) for k, v in {**pipeline["variables"], **report["variables"]}.items()}
+    shutil.copyfile(
+        EXAMPLES / "policies" / "cyberorigen.yml", tmp_path / variables["SCANGATE_POLICY"]
+    )
+    env = {
+        **os.environ,
+        **variables,
+        "CI": "true",
+        "GITLAB_CI": "true",
+        "SCANGATE_SANDBOX": "findings",
+    }
+    bin_dir = str(Path(sys.executable).parent)  # the `scangate` console script of this venv
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+
+    def shell(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    [script] = [shell(command) for command in report["script"]]
+    assert script.returncode == 0, script.stdout + script.stderr  # report-only
+    state = json.loads(
+        (tmp_path / variables["SCANGATE_OUT_DIR"] / "scangate-state.json").read_text()
+    )
+    assert state["settled"] is True and state["command"] == "run"
+    [cleanup] = [shell(command) for command in report["after_script"]]
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert "nothing to clean up" in cleanup.stdout + cleanup.stderr
+
+
+def test_the_jenkinsfile_cleans_up_an_aborted_or_failed_build_and_allows_empty_junit() -> None:
+    text = JENKINSFILE.read_text(encoding="utf-8")
+    # Exit 2/3 write no report: junit must not then fail the build on top of the real error.
+    [junit] = re.findall(r"^\s*junit (.*?)\n\s*(?=recordIssues)", text, re.M | re.S)
+    assert "allowEmptyResults: true" in junit
+    for condition in ("aborted", "failure"):
+        assert re.search(rf"\b{condition} \{{\s*sh 'scangate cleanup'\s*\}}", text), condition
+    # In the post block of the stage that ran the scan, so inside the same container and
+    # workspace, where the state file is.
+    stage = text[text.index("stage('DAST gate')") :]
+    assert stage.index("sh 'scangate run'") < stage.index("post {") < stage.index("aborted {")
+
+
+def test_the_github_examples_leave_cleanup_to_the_action_s_post_step() -> None:
+    """No step of theirs runs `scangate cleanup`: the action's post step does (action.yml)."""
+    for path in WORKFLOWS:
+        steps = [step for _, _, step in _steps(_yaml(path))]
+        assert not [step for step in steps if "cleanup" in str(step.get("run", ""))], path
+        assert not [step for step in steps if step.get("with", {}).get("command") == "cleanup"]
+
+
 def test_the_jenkinsfile_runs_the_image_and_publishes_junit_and_sarif() -> None:
     text = JENKINSFILE.read_text(encoding="utf-8")
     out = re.search(r"SCANGATE_OUT_DIR = '([^']+)'", text)
     assert out is not None
     assert re.search(r"agent \{\s*docker \{\s*image '[^']+scangate[^']*'", text)
     assert "args '--entrypoint='" in text
-    assert f"junit testResults: '{out.group(1)}/{_filename('junit')}'" in text
+    assert f"junit testResults: '{out.group(1)}/{_filename('junit')}'," in text
     assert re.search(rf"sarif\([^)]*pattern: '{out.group(1)}/{_filename('sarif')}'", text)
     assert "sh 'scangate run'" in text
     assert "credentials('" in text

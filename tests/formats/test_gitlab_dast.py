@@ -1,4 +1,5 @@
-"""Tests for the GitLab DAST formatter: schema 15.2.1, ids, times, severities, safety."""
+"""Tests for the GitLab DAST formatter: schemas 15.0.7, 15.1.4 and 15.2.1 (and which one a GitLab
+instance gets), ids, times, severities, safety."""
 
 from __future__ import annotations
 
@@ -26,10 +27,17 @@ from jsonschema import Draft7Validator
 
 from scangate.baseline import Baseline
 from scangate.formats import formatter
-from scangate.formats.gitlab_dast import GitLabDastFormatter
+from scangate.formats.gitlab_dast import (
+    INGESTED_SINCE,
+    GitLabDastFormatter,
+    SchemaChoice,
+    choose_schema_version,
+    gitlab_release,
+)
 from scangate.formats.interface import Report
 from scangate.gate import Verdict
 from scangate.model import CountSummary, Finding, ScanStatus, Severity
+from scangate.model.settings import GITLAB_SCHEMA_VERSIONS
 from scangate.policy import GateSettings, IgnoreRule
 
 _GITLAB_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
@@ -42,6 +50,24 @@ def validator() -> Draft7Validator:
     schema = json.loads((SCHEMAS / "gitlab-dast-report-format.json").read_text("utf-8"))
     Draft7Validator.check_schema(schema)
     return Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+SCHEMA_FILES = {
+    "15.0.7": "gitlab-dast-report-format-15.0.7.json",
+    "15.1.4": "gitlab-dast-report-format-15.1.4.json",
+    "15.2.1": "gitlab-dast-report-format.json",
+}
+"""Each version scangate writes -> GitLab's own copy of its schema (tests/schemas/README.md)."""
+
+
+@pytest.fixture(scope="module")
+def versioned() -> dict[str, Draft7Validator]:
+    """A validator per schema version, format checking on."""
+    found = {}
+    for version, name in SCHEMA_FILES.items():
+        schema = json.loads((SCHEMAS / name).read_text("utf-8"))
+        found[version] = Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+    return found
 
 
 def render(report: Report) -> dict[str, Any]:
@@ -494,3 +520,117 @@ def test_scanner_version_is_the_results_else_unknown(validator: Draft7Validator)
     other = make_report(result=replace(result, scan_id="scan_b", scanner_version="2.15.0"))
     merged = replace(first, evaluations=(*first.evaluations, *other.evaluations))
     assert render(merged)["scan"]["scanner"]["version"] == "2.15.0 + API v1"
+
+
+# --- schema versions (issue 18) ---------------------------------------------------------------
+
+
+def _undeclared(value: Any, schema: dict[str, Any], node: dict[str, Any], path: str) -> list[str]:
+    """Key paths of `value` that `node` (a part of `schema`) does not declare.
+
+    GitLab's schemas allow any additional property, so validation alone would accept a field a
+    version does not know; a field GitLab does not know is one it drops.
+    """
+    if "$ref" in node:  # `#/definitions/...`, the only kind these schemas use
+        target: Any = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    if isinstance(value, dict):
+        properties = node.get("properties", {})
+        missing = [f"{path}.{key}" for key in value if key not in properties]
+        for key, child in value.items():
+            if key in properties:
+                missing += _undeclared(child, schema, properties[key], f"{path}.{key}")
+        return missing
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [m for item in value for m in _undeclared(item, schema, node["items"], path + "[]")]
+    return []
+
+
+@pytest.mark.parametrize("version", GITLAB_SCHEMA_VERSIONS)
+@pytest.mark.parametrize("shape", sorted(set(sample_reports()) - {"many"}))
+def test_every_sample_validates_against_each_version_it_declares(
+    shape: str, version: str, reports: dict[str, Report], versioned: dict[str, Draft7Validator]
+) -> None:
+    report = replace(reports[shape], gitlab_schema_version=version)
+    document = render(report)
+    assert document["version"] == version
+    assert document["schema"].endswith(f"/-/raw/v{version}/dist/dast-report-format.json")
+    assert_valid(document, versioned[version])
+    schema: dict[str, Any] = versioned[version].schema  # type: ignore[assignment]
+    assert _undeclared(document, schema, schema, "") == [], "a key this version does not declare"
+
+
+def test_the_versions_differ_only_in_version_and_schema(reports: dict[str, Report]) -> None:
+    """The three schemas differ only where scangate writes nothing (gitlab_dast's docstring)."""
+    documents = [
+        render(replace(reports["mixed"], gitlab_schema_version=v)) for v in GITLAB_SCHEMA_VERSIONS
+    ]
+    bodies = [{k: v for k, v in d.items() if k not in ("version", "schema")} for d in documents]
+    assert bodies[0] == bodies[1] == bodies[2]
+
+
+def test_the_default_is_the_newest_version(reports: dict[str, Report]) -> None:
+    assert Report(evaluations=(), verdict=Verdict.PASSED).gitlab_schema_version == "15.2.1"
+    assert render(reports["one"])["version"] == GITLAB_SCHEMA_VERSIONS[-1] == "15.2.1"
+
+
+def test_a_version_scangate_does_not_write_is_refused(reports: dict[str, Report]) -> None:
+    with pytest.raises(ValueError, match="15.3.0"):
+        GitLabDastFormatter().render(replace(reports["one"], gitlab_schema_version="15.3.0"))
+
+
+@pytest.mark.parametrize(
+    ("server", "version"),
+    [
+        ("18.6.1", "15.2.1"),
+        ("17.4.0", "15.2.1"),
+        ("17.4.2-ee", "15.2.1"),
+        ("17.3.9-ee", "15.1.4"),
+        ("17.0.0", "15.1.4"),
+        ("16.11.10", "15.0.7"),
+        ("16.0.0-pre", "15.0.7"),
+        ("15.4.0", "15.0.7"),
+        ("  17.1.2  ", "15.1.4"),  # a variable with a stray newline or space still reads
+    ],
+)
+def test_the_version_follows_ci_server_version(server: str, version: str) -> None:
+    assert choose_schema_version(None, {"CI_SERVER_VERSION": server}) == SchemaChoice(version)
+
+
+def test_without_ci_server_version_the_default_is_written() -> None:
+    assert choose_schema_version(None, {}) == SchemaChoice("15.2.1")
+    assert choose_schema_version(None, {"CI_SERVER_VERSION": ""}) == SchemaChoice("15.2.1")
+
+
+@pytest.mark.parametrize("setting", GITLAB_SCHEMA_VERSIONS)
+def test_an_explicit_policy_value_wins(setting: str) -> None:
+    for server in ("16.11.0", "17.2.0", "18.0.0", "not a version"):
+        assert choose_schema_version(setting, {"CI_SERVER_VERSION": server}) == SchemaChoice(
+            setting
+        )
+
+
+@pytest.mark.parametrize("server", ["banana", "17", "v17.4.0", "17.x.1", "17.4.0 ee", "\x1b[31m"])
+def test_an_unreadable_ci_server_version_warns_and_keeps_the_default(server: str) -> None:
+    choice = choose_schema_version(None, {"CI_SERVER_VERSION": server})
+    assert choice.version == "15.2.1"
+    assert choice.warning.startswith("warning: CI_SERVER_VERSION ")
+    assert repr(server.strip()) in choice.warning
+    assert "reports.gitlab_schema_version" in choice.warning
+    assert "\x1b" not in choice.warning, "the variable is shown escaped"
+
+
+def test_a_gitlab_older_than_every_schema_15_warns() -> None:
+    choice = choose_schema_version(None, {"CI_SERVER_VERSION": "15.3.2"})
+    assert choice.version == "15.0.7"
+    assert "ingests no DAST report of schema 15" in choice.warning
+
+
+def test_the_release_table_is_newest_first_and_covers_every_version() -> None:
+    releases = [since for since, _ in INGESTED_SINCE]
+    assert releases == sorted(releases, reverse=True)
+    assert sorted(version for _, version in INGESTED_SINCE) == sorted(GITLAB_SCHEMA_VERSIONS)
+    assert gitlab_release("17.10.3-ee") == (17, 10), "minor versions compare as numbers"
+    assert choose_schema_version(None, {"CI_SERVER_VERSION": "17.10.3"}).version == "15.2.1"

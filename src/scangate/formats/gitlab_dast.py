@@ -1,4 +1,5 @@
-"""The `gl-dast-report.json` report: GitLab's DAST security report, schema 15.2.1 (design §4).
+"""The `gl-dast-report.json` report: GitLab's DAST security report, schema 15.0.7, 15.1.4 or
+15.2.1 (design §4; `reports.gitlab_schema_version`, default `choose_schema_version`).
 
 Facts from formats.md §3: GitLab ingests only declared, vendored versions (15.2.1 is the newest);
 times are UTC `YYYY-MM-DDTHH:MM:SS` with no zone; `identifiers[0]` is the primary identifier
@@ -18,6 +19,16 @@ strings that do not come from it (the fingerprint, messages, the tool version) g
 `_sanitize`.
 The facts go in the description rather than `details`: each `details` entry is checked against
 a 13-way `oneOf`, which makes a large report several times slower to validate.
+
+Schema versions. GitLab ingests a report only if it knows the declared version's MODEL.REVISION
+(formats.md §3.1; https://docs.gitlab.com/user/application_security/detect/security_report_validation),
+and self-managed instances lag, so the version is chosen per instance. The three official
+schemas (GitLab's copies, `gitlabhq/gitlabhq` `lib/gitlab/ci/parsers/security/validators/
+schemas/<version>/dast-report-format.json`, vendored under tests/schemas/) differ only where
+scangate writes nothing: 15.1.x adds the `code-flows` detail type, 15.2.x adds `file-location`
+columns and `scan.observability`. `scan.analyzer` and `scan.scanner` are required by all three.
+So every version gets the same document but for `version` and `schema`; the tests check that
+each key written is one the chosen version declares.
 """
 
 from __future__ import annotations
@@ -26,8 +37,8 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -36,13 +47,39 @@ from urllib.parse import urlsplit
 from scangate.fingerprint import normalize_path
 from scangate.formats.interface import Formatter, Report
 from scangate.model import Evaluation, Finding, Judgement, ScanResult, ScanStatus, Severity
+from scangate.model.settings import GITLAB_SCHEMA_VERSIONS
 from scangate.text import json_safe, markdown_escape, one_line, xml_safe
 
-SCHEMA_VERSION = "15.2.1"
-SCHEMA_URL = (
+SCHEMA_VERSION = GITLAB_SCHEMA_VERSIONS[-1]
+"""The default: the newest version scangate writes (15.2.1)."""
+SCHEMA_URL_TEMPLATE = (
     "https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
-    "v15.2.1/dist/dast-report-format.json"
+    "v{version}/dist/dast-report-format.json"
 )
+SCHEMA_URL = SCHEMA_URL_TEMPLATE.format(version=SCHEMA_VERSION)
+
+INGESTED_SINCE: tuple[tuple[tuple[int, int], str], ...] = (
+    ((17, 4), "15.2.1"),
+    ((17, 0), "15.1.4"),
+    ((15, 4), "15.0.7"),
+)
+"""The newest schema each GitLab release ingests, newest release first: (MAJOR, MINOR) from
+which on, version. A release ingests a report whose MODEL.REVISION it vendors, validating an
+unknown ADDITION against the newest one it has (GitLab's `schema_validator.rb`; docs above).
+
+- 15.2: in GitLab's Gemfile since `gitlab-security_report_schemas 0.1.2.min15.0.0.max15.2.0`
+  (released 2024-08-15, the day 17.3 shipped), so from 17.4; GitLab 17.1 refuses 15.2.1 and
+  lists 15.0.0-15.0.7 and 15.1.0-15.1.2 (https://gitlab.com/gitlab-org/gitlab/-/issues/497405).
+- 15.1: added in 17.0 ("Since 17.0 we use schema 15.1.0", the same issue; merge request
+  https://gitlab.com/gitlab-org/gitlab/-/merge_requests/149589); 16.x does not ingest it
+  (https://gitlab.com/gitlab-org/security-products/analyzers/secrets/-/merge_requests/299 pins
+  GitLab's own analyzer to 15.0.7 for 16.x).
+- 15.0: `schema_validator.rb` of 16.x lists 15.0.0-15.0.6 (`VERSIONS_TO_REMOVE_IN_17_0`), that
+  of early 15.x only 14.0.0-14.1.3; 15.0.0 was released for GitLab 15.4
+  (https://gitlab.com/gitlab-org/gitlab/-/issues/361288). Older releases ingest none of ours.
+"""
+_GITLAB_RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.+-]*)?$")
+"""`CI_SERVER_VERSION` as GitLab sets it: `17.4.2`, `17.4.2-ee`, `18.1.0-pre`."""
 ANALYZER_URL = "https://github.com/scangate/scangate"
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, ANALYZER_URL)
 """Vulnerability ids are `uuid5(ID_NAMESPACE, "<fingerprint>#<occurrence>")`: stable per run."""
@@ -82,7 +119,9 @@ class GitLabDastFormatter(Formatter):
 
     def chunks(self, report: Report) -> Iterator[str]:
         """See `Formatter.chunks`: the head and scan, then one piece per vulnerability."""
-        head = {"version": SCHEMA_VERSION, "schema": SCHEMA_URL, "scan": _scan(report)}
+        version = report_schema_version(report)
+        schema = SCHEMA_URL_TEMPLATE.format(version=version)
+        head = {"version": version, "schema": schema, "scan": _scan(report)}
         # The same bytes as `json.dumps(document)` of the whole document: the head without its
         # closing brace, then the list json would write (`[a, b]`), then the brace.
         yield f"{_ENCODE(head)[:-1]}, {_ENCODE('vulnerabilities')}: ["
@@ -95,6 +134,62 @@ class GitLabDastFormatter(Formatter):
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 """No `indent`: json's C encoder only runs without it (several times faster at 10,000)."""
+
+
+@dataclass(frozen=True)
+class SchemaChoice:
+    """The schema version a report is written with, and the warning to print about it, if any."""
+
+    version: str
+    warning: str = ""
+
+
+def report_schema_version(report: Report) -> str:
+    """The version `report` asks for (`Report.gitlab_schema_version`), checked."""
+    version = report.gitlab_schema_version
+    if version not in GITLAB_SCHEMA_VERSIONS:
+        allowed = ", ".join(GITLAB_SCHEMA_VERSIONS)
+        raise ValueError(f"unknown GitLab report schema version {version!r} (one of {allowed})")
+    return version
+
+
+def choose_schema_version(setting: str | None, env: Mapping[str, str]) -> SchemaChoice:
+    """The version to write: the policy's `reports.gitlab_schema_version` if set, else the newest
+    the GitLab instance running the job ingests (`CI_SERVER_VERSION`, a predefined variable:
+    https://docs.gitlab.com/ci/variables/predefined_variables/), else `SCHEMA_VERSION`.
+
+    A `CI_SERVER_VERSION` that is not a GitLab version is GitLab's or the runner's doing, not the
+    user's: it warns and keeps the default rather than failing the scan.
+    """
+    if setting is not None:
+        return SchemaChoice(setting)
+    server = env.get("CI_SERVER_VERSION", "").strip()
+    if not server:
+        return SchemaChoice(SCHEMA_VERSION)
+    release = gitlab_release(server)
+    shown = repr(server[:64])
+    if release is None:
+        return SchemaChoice(
+            SCHEMA_VERSION,
+            f"warning: CI_SERVER_VERSION {shown} is not a GitLab version (MAJOR.MINOR.PATCH); "
+            f"gl-dast-report.json declares schema {SCHEMA_VERSION} "
+            "(set reports.gitlab_schema_version to choose)",
+        )
+    for since, version in INGESTED_SINCE:
+        if release >= since:
+            return SchemaChoice(version)
+    oldest = GITLAB_SCHEMA_VERSIONS[0]
+    return SchemaChoice(
+        oldest,
+        f"warning: GitLab {shown} ingests no DAST report of schema 15 (GitLab 15.4 and later "
+        f"do); gl-dast-report.json declares the oldest scangate writes, {oldest}",
+    )
+
+
+def gitlab_release(text: str) -> tuple[int, int] | None:
+    """(MAJOR, MINOR) of a GitLab version such as `17.4.2-ee`, or None if `text` is not one."""
+    match = _GITLAB_RELEASE.match(text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def _sanitize(value: Any) -> Any:

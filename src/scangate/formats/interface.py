@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from scangate.model import Evaluation, GateSettings, Verdict
+from scangate.model.settings import GITLAB_SCHEMA_VERSIONS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +22,8 @@ class Report:
     """Repository file every SARIF result is anchored to, if set."""
     interrupted: str = ""
     """Non-empty when scangate was stopped (`SIGTERM`, timeout): the reports are partial."""
+    gitlab_schema_version: str = GITLAB_SCHEMA_VERSIONS[-1]
+    """The schema `gl-dast-report.json` declares (`gitlab_dast.choose_schema_version`)."""
 
 
 class Formatter(ABC):

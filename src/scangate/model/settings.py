@@ -19,6 +19,10 @@ from scangate.model.findings import Finding, Severity
 ALL_FORMATS: tuple[str, ...] = ("sarif", "junit", "gitlab-dast", "json", "markdown")
 """Every report format, in the order they are written."""
 
+GITLAB_SCHEMA_VERSIONS: tuple[str, ...] = ("15.0.7", "15.1.4", "15.2.1")
+"""The GitLab DAST report schema versions scangate can write, oldest first (`reports.
+gitlab_schema_version`; docs/formats.md §3). The newest is the default."""
+
 MATCH_KEYS: tuple[str, ...] = ("rule", "title", "cve", "cwe", "url", "param", "fingerprint")
 """The keys of an `ignore` entry that select findings; an entry needs at least one."""
 
@@ -145,6 +149,9 @@ class ReportSettings:
     formats: tuple[str, ...] = ALL_FORMATS
     sarif_anchor: str | None = None
     """Repository-relative file every SARIF result is anchored to, instead of `dast/<host>/...`."""
+    gitlab_schema_version: str | None = None
+    """One of `GITLAB_SCHEMA_VERSIONS`; None when the policy does not say, and the version is
+    chosen when the report is written, from the GitLab instance's `CI_SERVER_VERSION`."""
 
 
 @dataclass(frozen=True, kw_only=True)

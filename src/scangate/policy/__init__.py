@@ -9,6 +9,8 @@ The policy file itself is found the same way: `--policy` > `SCANGATE_POLICY` > `
 give are relative to the working directory, while relative paths written in the policy
 (`reports.dir`, `baseline`, a `verify_tls` CA bundle) are relative to the policy file's directory
 (design §9 "Paths"). `reports.sarif_anchor` is a repository-relative path and is kept as written.
+`reports.gitlab_schema_version` has no flag or variable: when the policy leaves it out, the GitLab
+instance's own `CI_SERVER_VERSION` chooses it (`formats.gitlab_dast.choose_schema_version`).
 
 Every problem names the file, the 0-based key path and the line (`ignore[2].expires: not a date:
 '2027-13-01' (expected YYYY-MM-DD) (line 31)`); all problems are reported at once, sorted by line.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from scangate.model.settings import (
     ALL_FORMATS,
+    GITLAB_SCHEMA_VERSIONS,
     MATCH_KEYS,
     GateSettings,
     IfRunning,
@@ -53,6 +56,7 @@ from scangate.policy.schema import policy_schema
 __all__ = [
     "ALL_FORMATS",
     "DEFAULT_POLICY_FILE",
+    "GITLAB_SCHEMA_VERSIONS",
     "MATCH_KEYS",
     "MAX_POLICY_BYTES",
     "POLICY_ENV",

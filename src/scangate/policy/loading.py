@@ -110,6 +110,9 @@ def _reports(raw: dict[str, Any], base: Path) -> ReportSettings:
         dir=directory or ReportSettings.dir,
         formats=tuple(f for f in ALL_FORMATS if f in chosen),
         sarif_anchor=raw.get("sarif_anchor"),
+        # The schema's enum admitted only a version scangate writes; absent is None, chosen
+        # at report time from the GitLab instance (`formats.gitlab_dast.choose_schema_version`).
+        gitlab_schema_version=raw.get("gitlab_schema_version"),
     )
 
 

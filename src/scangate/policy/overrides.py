@@ -137,6 +137,9 @@ def effective_settings(policy: Policy) -> dict[str, Any]:
             "dir": str(policy.reports.dir),
             "formats": list(policy.reports.formats),
             "sarif_anchor": policy.reports.sarif_anchor,
+            # None: chosen from CI_SERVER_VERSION when the report is written (the policy does
+            # not know which GitLab will ingest it).
+            "gitlab_schema_version": policy.reports.gitlab_schema_version,
         },
     }
 
