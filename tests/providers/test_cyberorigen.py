@@ -78,11 +78,22 @@ class Rig(rig.Rig):
         super().__init__("cyberorigen", env, options, now=NOW)
 
 
+def _page_workers_ended(timeout: float = 10.0) -> None:
+    """Wait for the page readers a test left running (`_wire.ordered_map` drops, but does not
+    wait for, calls in flight when its reader stops): on a loaded machine they could otherwise
+    send their last request into the next test's mock and be counted there."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("scangate-fetch-"):
+            thread.join(timeout)
+            assert not thread.is_alive(), f"{thread.name} still running after {timeout:g} s"
+
+
 @pytest.fixture
 def mock() -> Iterator[responses.RequestsMock]:
     """Every request must be registered, and every registered response used."""
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
+        _page_workers_ended()
 
 
 @pytest.fixture
