@@ -97,6 +97,14 @@ def test_cystack_error_body_nested_past_the_recursion_limit_is_read() -> None:
     assert isinstance(error, ProviderError) and "HTTP 400" in error.message
 
 
+def test_cystack_target_address_with_a_lone_surrogate_is_looked_up_sanitized() -> None:
+    """`"address": "\\ud800"` went back as the scan lookup's `q`: UnicodeEncodeError in requests."""
+    target = changed("cystack", "target", _set(address="\ud800"))
+    (outcome,), _ = serve("cystack", "find_running_by_id", {"target": target, "scans": b""})
+    assert not isinstance(outcome, UnicodeError)
+    assert outcome is None or isinstance(outcome, ProviderError)
+
+
 def test_cybersecpro_cvss_beyond_a_float_is_no_score() -> None:
     """`float(10**400)` raised OverflowError; the severity word still decides."""
 

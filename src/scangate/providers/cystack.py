@@ -33,7 +33,7 @@ from scangate.providers.interface import (
     duration_between,
 )
 from scangate.providers.paging import PageGuard, shortfall
-from scangate.text import one_line
+from scangate.text import model_text, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,9 @@ class CyStackProvider(Provider, registered="cystack"):
             )
         body = json_body(response) if response.ok else None
         address = wire.text(body.get("address")) if isinstance(body, Mapping) else ""
-        return Target(target_id, address)
+        # Sanitized as the model's text is: a lone surrogate in it could not be sent back as the
+        # `q` of the scan lookup (requests encodes query values as UTF-8).
+        return Target(target_id, model_text(address))
 
     def _by_address(self, address: str) -> Target:
         """The one target whose address equals `address` (see `address_key`), from every page."""
@@ -174,7 +176,7 @@ class CyStackProvider(Provider, registered="cystack"):
         by_id = {wire.text(item.get("id")): item for item in exact if wire.text(item.get("id"))}
         if len(by_id) == 1:
             ((target_id, item),) = by_id.items()
-            return Target(target_id, wire.text(item.get("address")))
+            return Target(target_id, model_text(wire.text(item.get("address"))))
         if by_id:
             raise ProviderError(
                 f"cystack: {len(by_id)} targets have the address {one_line(address, 200)}: "
