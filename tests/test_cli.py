@@ -197,6 +197,42 @@ def test_out_dir_flag_overrides_the_policy(
     assert not (in_tmp / "from-policy").exists()
 
 
+def _subject(directory: Path) -> object:
+    statement = json.loads((directory / "scangate-reports" / "scangate.intoto.json").read_text())
+    return statement["subject"]
+
+
+def test_gate_attests_the_subject_given_by_flag_or_environment_even_without_formats(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = _results(in_tmp, "a.json", [0])
+    _policy(in_tmp, MINIMAL + "reports: {formats: []}\n")
+    digest = "0f" * 32
+    monkeypatch.setenv("SCANGATE_SUBJECT", f"env/app@sha256:{digest}")
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.PASSED
+    assert sorted(p.name for p in (in_tmp / "scangate-reports").iterdir()) == [
+        "scangate.intoto.json"
+    ]
+    assert _subject(in_tmp) == [{"name": "env/app", "digest": {"sha256": digest}}]
+    flag = ["--subject", f"flag/app@sha256:{digest}"]
+    assert main(["gate", "--results", str(saved), *flag]) == ExitStatus.PASSED
+    assert _subject(in_tmp) == [{"name": "flag/app", "digest": {"sha256": digest}}]
+    assert "verdict statement (in-toto) written to" in capsys.readouterr().err
+
+
+def test_a_bad_subject_exits_2_before_anything_is_written(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = _results(in_tmp, "a.json", [0])
+    _policy(in_tmp)
+    monkeypatch.setenv("SCANGATE_SUBJECT", "app:latest")
+    assert main(["gate", "--results", str(saved)]) == ExitStatus.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert "--subject 'app:latest' is not NAME@sha256:HEX" in err
+    assert "hint: give the artifact as NAME@sha256:HEX" in err
+    assert not (in_tmp / "scangate-reports").exists()
+
+
 def test_baseline_then_new_only_passes_known_findings(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -243,10 +279,19 @@ def test_version_and_help_document_exit_codes_and_environment() -> None:
     )
     for word in ("SCANGATE_POLICY", "SCANGATE_OUT_DIR", "SCANGATE_REPORT_ONLY", "SCANGATE_SANDBOX"):
         assert word in helped.stdout
+    for command in ("run", "wait", "gate"):
+        shown = subprocess.run(
+            [sys.executable, "-m", "scangate", command, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "--subject NAME@sha256:HEX" in shown.stdout and "SCANGATE_SUBJECT" in shown.stdout
     top = subprocess.run(
         [sys.executable, "-m", "scangate", "--help"], capture_output=True, text=True, check=True
     )
     assert "143  terminated by SIGTERM" in top.stdout
+    assert "verify" in top.stdout
 
 
 def test_no_command_prints_usage_and_exits_2() -> None:

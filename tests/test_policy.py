@@ -127,6 +127,57 @@ BAD_POLICIES: list[tuple[str, str, str, int]] = [
     ("duration-not-finite", _yaml(*HEAD, *SCAN, "  timeout: .inf"), "scan.timeout", 6),
     ("duration-bool", _yaml(*HEAD, *SCAN, "  timeout: yes"), "scan.timeout", 6),
     ("bad-if-running", _yaml(*HEAD, *SCAN, "  if_running: sometimes"), "scan.if_running", 6),
+    (
+        "expect-other-host",
+        _yaml(*HEAD, *SCAN, "  expect:", "    url: https://prod.example.com/v", "    contains: x"),
+        "scan.expect.url",
+        7,
+    ),
+    (
+        "expect-not-ci-variable",
+        _yaml(*HEAD, *SCAN, "  expect:", "    url: /version", "    contains: ${HOME}"),
+        "scan.expect.contains",
+        8,
+    ),
+    (
+        "expect-secret-variable",
+        _yaml(*HEAD, *SCAN, "  expect:", "    url: /v", "    contains: ${GITHUB_TOKEN}"),
+        "scan.expect.contains",
+        8,
+    ),
+    (
+        "expect-unclosed-reference",
+        _yaml(*HEAD, *SCAN, "  expect:", "    url: /v", "    contains: ${GITHUB_SHA"),
+        "scan.expect.contains",
+        8,
+    ),
+    (
+        "expect-bad-wait",
+        _yaml(*HEAD, *SCAN, "  expect:", "    url: /v", "    contains: a", "    wait: 5 min"),
+        "scan.expect.wait",
+        9,
+    ),
+    (
+        "expect-missing-contains",
+        _yaml(*HEAD, *SCAN, "  expect:", "    url: /version"),
+        "scan.expect.contains",
+        6,
+    ),
+    (
+        "expect-relative-without-base",
+        _yaml(
+            "version: 1",
+            "provider:",
+            "  name: vaddy",
+            "scan:",
+            "  target: vaddy-project-1",
+            "  expect:",
+            "    url: /version",
+            "    contains: a",
+        ),
+        "scan.expect.url",
+        7,
+    ),
     ("bad-on-timeout", _yaml(*HEAD, *SCAN, "  on_timeout: abandon"), "scan.on_timeout", 6),
     ("gate-not-mapping", _yaml(*HEAD, *SCAN, "gate: high"), "gate", 6),
     ("unknown-severity", _yaml(*HEAD, *SCAN, "gate:", "  fail_on: hgih"), "gate.fail_on", 7),
@@ -943,3 +994,41 @@ def test_check_options_names_paths_and_lines() -> None:
 def test_check_options_accepts_valid_options() -> None:
     policy = load_policy(DESIGN_EXAMPLE)
     check_options(policy, OPTIONS_SCHEMA)
+
+
+# --- scan.expect ---------------------------------------------------------------------------
+
+
+def test_expect_is_read_as_written_and_expanded_only_at_run_time() -> None:
+    text = _yaml(
+        *HEAD,
+        *SCAN,
+        "  expect:",
+        "    url: /version",
+        "    contains: ${GITHUB_SHA}",
+        "    wait: 5m",
+    )
+    policy = parse_policy(text, SOURCE)
+    expect = policy.scan.expect
+    assert expect is not None
+    assert (expect.url, expect.contains, expect.wait) == ("/version", "${GITHUB_SHA}", 300.0)
+    shown = effective_settings(policy)["scan"]["expect"]
+    assert shown == {
+        "url": "https://staging.example.com/version",
+        "contains": "${GITHUB_SHA}",
+        "variables": ["GITHUB_SHA"],
+        "wait_seconds": 300.0,
+    }
+
+
+@pytest.mark.parametrize("wait", ["0", "0s", "0m"])
+def test_expect_wait_zero_is_one_try(wait: str) -> None:
+    lines = ("  expect:", "    url: https://staging.example.com:8443/v", "    contains: a")
+    policy = parse_policy(_yaml(*HEAD, *SCAN, *lines, f"    wait: {wait}"), SOURCE)
+    assert policy.scan.expect is not None and policy.scan.expect.wait == 0.0
+
+
+def test_no_expect_by_default() -> None:
+    policy = parse_policy(MINIMAL, SOURCE)
+    assert policy.scan.expect is None
+    assert effective_settings(policy)["scan"]["expect"] is None

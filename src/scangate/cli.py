@@ -126,6 +126,19 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_subject_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--subject",
+        default=os.environ.get("SCANGATE_SUBJECT") or None,
+        metavar="NAME@sha256:HEX",
+        help=_env_help(
+            "the artifact the verdict statement (scangate.intoto.json) is about, e.g. an image "
+            "digest (default: the CI commit, else the scanned target URL)",
+            "SCANGATE_SUBJECT",
+        ),
+    )
+
+
 def _add_sandbox_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sandbox",
@@ -158,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start a scan, wait, gate and write reports")
     _add_policy_options(run)
     _add_report_options(run)
+    _add_subject_option(run)
     _add_sandbox_option(run)
 
     start = commands.add_parser("start", help="start a scan and print its id (first half of run)")
@@ -175,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = commands.add_parser("wait", help="wait for a started scan, gate it, write reports")
     _add_policy_options(wait)
     _add_report_options(wait)
+    _add_subject_option(wait)
     wait.add_argument(
         "--scan-id",
         default=os.environ.get("SCANGATE_SCAN_ID"),
@@ -209,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate = commands.add_parser("gate", help="re-gate saved scangate.json results (merges several)")
     _add_policy_options(gate)
     _add_report_options(gate)
+    _add_subject_option(gate)
     gate.add_argument(
         "--results",
         action="append",
@@ -254,8 +270,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     schema = commands.add_parser("schema", help="print the policy JSON Schema")
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a (signed) verdict statement before a deployment",
+        description=(
+            "Check scangate.intoto.json, a DSSE envelope or a Sigstore bundle holding it: its "
+            "signature (--key), subject, verdict and age. Exit 0 only when every check holds."
+        ),
+    )
+    from scangate import verify as verify_command
+
+    verify_command.add_arguments(verify)
     every = (run, start, wait, cleanup, gate, baseline, validate, providers, sandbox, schema)
-    for command in every:
+    for command in (*every, verify):
         _add_debug_option(command)
     return parser
 
@@ -267,6 +295,15 @@ def _report_only(args: argparse.Namespace) -> bool:
 
 
 def _dispatch(args: argparse.Namespace, context: Context) -> int:
+    if args.command == "verify":
+        from scangate import verify
+
+        return int(verify.run(args, context))
+    if getattr(args, "subject", None):
+        from scangate.attestation import parse_subject
+
+        # Refused before any scan starts: a bad --subject spends no quota.
+        context.subject = parse_subject(args.subject)
     from scangate import commands
 
     handlers = {
@@ -307,7 +344,10 @@ _GENERIC_FIX = {
 
 
 def _error_kind(exc: Error) -> str:
-    return next((kind for cls, kind in _KINDS if isinstance(exc, cls)), "error")
+    from scangate.dsse import AttestationError  # only `verify` raises it: not at start-up
+
+    kinds = ((AttestationError, "attestation error"), *_KINDS)
+    return next((kind for cls, kind in kinds if isinstance(exc, cls)), "error")
 
 
 def _error_failure(exc: Error, context: Context) -> Failure:

@@ -86,6 +86,19 @@ def write_reports(report: Report, formats: Iterable[str], out_dir: Path) -> list
     return written
 
 
+def write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` atomically (the reports directory is made first); return `path`.
+
+    For the files that are not one of `reports.formats`, such as the verdict statement.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, iter([text]))
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    return path
+
+
 def summary_line(report: Report) -> str:
     """One line: the verdict and what was counted, ignored, marked false positive and baselined.
 

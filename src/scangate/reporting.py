@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from scangate import __version__
+from scangate.attestation import (
+    STATEMENT_FILENAME,
+    policy_digest,
+    resolve_subjects,
+    statement,
+    statement_text,
+)
 from scangate.baseline import Baseline, load_baseline
 from scangate.ci import publish
-from scangate.errors import ExitStatus
+from scangate.errors import ExitStatus, OutputError
 from scangate.explain import decision_lines
 from scangate.formats import Report
 from scangate.formats.gitlab_dast import choose_schema_version
 from scangate.gate import combine, evaluate
 from scangate.model import Evaluation, Policy, ScanResult
-from scangate.output import summary_line, write_reports
+from scangate.output import summary_line, write_reports, write_text
 from scangate.session import Context
 
 
@@ -55,7 +63,9 @@ def gate_and_report(
         gitlab_schema_version=schema.version,
     )
     written = write_reports(made, policy.reports.formats, policy.reports.dir)
+    attested = write_statement(made, results, policy, context)
     publish(made, written, context.env, context.stdout)
+    context.console.line(f"verdict statement (in-toto) written to {attested}")
     for evaluation in evaluations:
         for entry in evaluation.expired_ignores:
             context.console.line(f"warning: ignore[{entry.index}] expired on {entry.expires}")
@@ -71,6 +81,22 @@ def gate_and_report(
     if written:
         context.console.line(f"reports written to {policy.reports.dir}")
     return made
+
+
+def write_statement(
+    made: Report, results: list[ScanResult], policy: Policy, context: Context
+) -> Path:
+    """Write `scangate.intoto.json`, the in-toto Statement of the verdict, into the reports
+    directory (every report, whatever `reports.formats` says); return its path."""
+    subjects = resolve_subjects(context.subject, context.env, results)
+    try:
+        digest = policy_digest(policy.source)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot read the policy {policy.source} to digest it: {exc.strerror}"
+        ) from None
+    document = statement(made, subjects, policy.source, digest, datetime.now(UTC))
+    return write_text(policy.reports.dir / STATEMENT_FILENAME, statement_text(document))
 
 
 def report_reasons(evaluations: tuple[Evaluation, ...]) -> list[str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from scangate.errors import (
     QueueTimeoutError,
     ScanIncompleteError,
 )
+from scangate.expect import ExpectCheck
 from scangate.model import QueueStats, ScanResult, ScanStatus
 from scangate.policy import IfRunning, OnTimeout, Policy
 from scangate.polling import (
@@ -211,6 +213,10 @@ class Runner:
     """The last refusal was for a scan running on the target (VAddy's one per project)."""
     _started_here: str = field(default="", repr=False)
     """Id of the scan this run started (it began when the wait did)."""
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
+    """Where `scan.expect.contains` reads its `${NAME}` variables."""
+    expected: str | None = None
+    """The value `scan.expect` found on the target (None: no `scan.expect`)."""
 
     def __post_init__(self) -> None:
         """Bind the provider's requests to this run's deadline and log."""
@@ -230,6 +236,7 @@ class Runner:
         a busy target under `if_running: wait`) is queued: tried again after a jittered backoff
         until `scan.timeout`, with a line at least every 30 s (issue 14).
         """
+        self.check_expect()
         if self.herd_spread > 0:
             # Matrix jobs start in the same second; a plan's burst budget prefers them spread.
             self.sleep(self.rng.uniform(0.0, self.herd_spread))
@@ -258,6 +265,29 @@ class Runner:
             self.log(f"{self.queue_note()} for {self.queue.reason}; the start went through")
         self.log(f"started {self.provider.display_name} scan {self.scan.scan_id}")
         return self.scan
+
+    def check_expect(self) -> None:
+        """`scan.expect`: the target must serve the gated build before the provider hears of
+        this run (no preflight, no lookup, no start: a mismatch spends no quota).
+
+        Raises `UsageError` (exit 2) for an unset variable, `TargetMismatchError` (exit 4) when
+        the target keeps serving something else within `scan.expect.wait`.
+        """
+        settings = self.policy.scan.expect
+        if settings is None:
+            return
+        check = ExpectCheck(
+            settings=settings,
+            target=self.target,
+            env=self.env,
+            log=self.log,
+            redactor=self.provider.redact,
+            time_left=lambda: self.deadline - self.monotonic(),
+            monotonic=self.monotonic,
+            sleep=self.sleep,
+            sandbox_base_url=self.policy.provider.base_url,
+        )
+        self.expected = check.run()
 
     def _queued(self, step: Callable[[], T]) -> T:
         """Run `step` until the provider stops refusing it for now (`ProviderBusyError`)."""

@@ -13,12 +13,15 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from scangate.ci import Failure
 from scangate.ci.github import add_mask, is_github
 from scangate.output import Console
 from scangate.redact import Redactor
+
+if TYPE_CHECKING:
+    from scangate.attestation import Subject
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Context:
     """True once a report's outputs and summary were published: no second set is written."""
     failure: Failure | None = None
     """Set by a command that ends on a timeout, signal or error it handled itself."""
+    subject: Subject | None = None
+    """The artifact `--subject` named, the subject of the verdict statement (issue 19)."""
 
     @classmethod
     def create(cls, *, debug: bool, process_start: float) -> Context:

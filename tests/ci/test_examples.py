@@ -101,27 +101,32 @@ def test_the_github_examples_are_valid_workflows() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def readme_workflow(directory: Path) -> Path:
-    """README.md's GitHub Actions workflow, written out to be checked like the examples.
+def readme_workflows(directory: Path) -> list[Path]:
+    """README.md's GitHub Actions workflows, written out to be checked like the examples.
 
     tests/test_readme.py classifies README YAML blocks and leaves workflows to this file.
     """
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"^```ya?ml\n(.*?)^```", text, re.M | re.S)
-    (workflow,) = [block for block in blocks if re.search(r"^jobs:", block, re.M)]
-    path = directory / "readme-workflow.yml"
-    path.write_text(workflow, encoding="utf-8")
-    return path
+    workflows = [block for block in blocks if re.search(r"^jobs:", block, re.M)]
+    paths = []
+    for n, workflow in enumerate(workflows):
+        path = directory / f"readme-workflow-{n}.yml"
+        path.write_text(workflow, encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
-def test_the_readme_workflow_is_a_valid_workflow_using_the_action_as_declared(
+def test_the_readme_workflows_are_valid_workflows_using_the_action_as_declared(
     tmp_path: Path,
 ) -> None:
-    path = readme_workflow(tmp_path)
-    done = check_jsonschema("vendor.github-workflows", path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert_uploads_sarif_always(_yaml(path))
-    assert_uses_only_declared_inputs_and_outputs(path)
+    paths = readme_workflows(tmp_path)
+    assert len(paths) == 2  # "GitHub Actions" and "Gating a deployment"
+    for path in paths:
+        done = check_jsonschema("vendor.github-workflows", path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert_uploads_sarif_always(_yaml(path))
+        assert_uses_only_declared_inputs_and_outputs(path)
 
 
 def test_the_gitlab_example_is_a_valid_pipeline() -> None:

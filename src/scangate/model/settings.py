@@ -83,6 +83,19 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExpectSettings:
+    """`scan.expect` — what the target must serve before a scan starts (`scangate.expect`)."""
+
+    url: str
+    """Relative to `scan.target`, or absolute on the same host."""
+    contains: str
+    """The value the response must contain, as written: `${NAME}` references are expanded
+    from the environment at run time, never by a shell."""
+    wait: float = 0.0
+    """Seconds to keep trying (a deploy still rolling out); 0: one try."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScanSettings:
     """`scan:` — what to scan and how long to wait."""
 
@@ -91,6 +104,8 @@ class ScanSettings:
     """Seconds from process start covering start, wait and fetch (minimum 1)."""
     if_running: IfRunning = IfRunning.WAIT
     on_timeout: OnTimeout = OnTimeout.CANCEL
+    expect: ExpectSettings | None = None
+    """Checked before any provider request; None: no check."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -39,7 +39,7 @@ from scangate.model.settings import (
     ScanSettings,
     SourceMap,
 )
-from scangate.policy.checks import parse_duration, parse_threshold
+from scangate.policy.checks import parse_duration, parse_threshold, parse_wait
 from scangate.policy.loading import (
     DEFAULT_POLICY_FILE,
     MAX_POLICY_BYTES,
@@ -81,6 +81,7 @@ __all__ = [
     "parse_duration",
     "parse_policy",
     "parse_threshold",
+    "parse_wait",
     "policy_schema",
     "with_overrides",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath, PureWindowsPath
 
 from scangate import registry
+from scangate.expect import template_problem, url_problem
 from scangate.model import Severity
 from scangate.model.settings import KeyPath, SourceMap
 from scangate.policy.composer import Document
@@ -42,6 +43,16 @@ def parse_duration(value: str | float) -> float:
     if seconds < 1:
         raise ValueError(f"must be at least 1s, got {show(value)}")
     return seconds
+
+
+def parse_wait(value: str | float) -> float:
+    """`scan.expect.wait`: 0 (one try) or a duration of at least 1 second (`parse_duration`)."""
+    if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+        if float(match[1]) == 0:
+            return 0.0
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    return parse_duration(value)
 
 
 def parse_threshold(value: str) -> Severity | None:
@@ -145,6 +156,30 @@ def _get(data: object, path: KeyPath) -> object:
     return data
 
 
+def _expect_problems(data: object, where: SourceMap) -> list[Found]:
+    """`scan.expect`: a usable wait, a same-host URL and a template of allowed variables."""
+    found: list[Found] = []
+
+    def add(path: KeyPath, message: str) -> None:
+        found.append((path, problem_at(path, message, where.line(path))))
+
+    wait = _get(data, ("scan", "expect", "wait"))
+    if isinstance(wait, (str, int, float)) and not isinstance(wait, bool):
+        try:
+            parse_wait(wait)
+        except ValueError as error:
+            add(("scan", "expect", "wait"), str(error))
+    target = _get(data, ("scan", "target"))
+    url = _get(data, ("scan", "expect", "url"))
+    if isinstance(url, str) and url.strip() and isinstance(target, (str, int)):
+        if why := url_problem(url.strip(), str(target)):
+            add(("scan", "expect", "url"), why)
+    contains = _get(data, ("scan", "expect", "contains"))
+    if isinstance(contains, str) and contains and (why := template_problem(contains)):
+        add(("scan", "expect", "contains"), why)
+    return found
+
+
 def _semantic_problems(data: object, where: SourceMap) -> list[Found]:
     """Checks beyond the schema: duration bounds, blank text, the SARIF anchor."""
     found: list[Found] = []
@@ -161,6 +196,7 @@ def _semantic_problems(data: object, where: SourceMap) -> list[Found]:
     target = _get(data, ("scan", "target"))
     if isinstance(target, str) and target and not target.strip():
         add(("scan", "target"), "must not be blank")
+    found += _expect_problems(data, where)
     verify = _get(data, ("provider", "verify_tls"))
     if isinstance(verify, str) and verify.strip().lower() in ("true", "false", "yes", "no"):
         add(("provider", "verify_tls"), f"write true or false without quotes, not {verify!r}")

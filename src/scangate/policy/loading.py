@@ -11,6 +11,7 @@ from scangate.errors import PolicyError
 from scangate.model import Severity
 from scangate.model.settings import (
     ALL_FORMATS,
+    ExpectSettings,
     GateSettings,
     IfRunning,
     IgnoreRule,
@@ -20,7 +21,7 @@ from scangate.model.settings import (
     ReportSettings,
     ScanSettings,
 )
-from scangate.policy.checks import parse_duration, parse_threshold, policy_problems
+from scangate.policy.checks import parse_duration, parse_threshold, parse_wait, policy_problems
 from scangate.policy.composer import Document, compose
 from scangate.policy.problems import InvalidPolicyError
 
@@ -67,6 +68,18 @@ def _scan(raw: dict[str, Any], target: str) -> ScanSettings:
         timeout=parse_duration(timeout) if timeout is not None else ScanSettings.timeout,
         if_running=IfRunning(raw.get("if_running", IfRunning.WAIT.value)),
         on_timeout=OnTimeout(raw.get("on_timeout", OnTimeout.CANCEL.value)),
+        expect=_expect(raw.get("expect")),
+    )
+
+
+def _expect(raw: object) -> ExpectSettings | None:
+    if not isinstance(raw, dict):
+        return None
+    wait = raw.get("wait")
+    return ExpectSettings(
+        url=raw["url"].strip(),
+        contains=raw["contains"],
+        wait=parse_wait(wait) if wait is not None else 0.0,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 
 from scangate.errors import UsageError
+from scangate.expect import resolve_url, variables
 from scangate.model.settings import (
     ALL_FORMATS,
     MATCH_KEYS,
@@ -129,6 +130,7 @@ def effective_settings(policy: Policy) -> dict[str, Any]:
             "timeout_seconds": policy.scan.timeout,
             "if_running": policy.scan.if_running.value,
             "on_timeout": policy.scan.on_timeout.value,
+            "expect": _expect_settings(policy),
         },
         "gate": _gate_settings(policy.gate),
         "baseline": str(policy.baseline) if policy.baseline else None,
@@ -141,6 +143,20 @@ def effective_settings(policy: Policy) -> dict[str, Any]:
             # not know which GitLab will ingest it).
             "gitlab_schema_version": policy.reports.gitlab_schema_version,
         },
+    }
+
+
+def _expect_settings(policy: Policy) -> dict[str, Any] | None:
+    """`scan.expect` as checked at run time: the resolved URL, the template as written (it is
+    expanded from the job's environment only when a run starts) and the variables it reads."""
+    expect = policy.scan.expect
+    if expect is None:
+        return None
+    return {
+        "url": resolve_url(expect.url, policy.scan.target),
+        "contains": expect.contains,
+        "variables": list(variables(expect.contains)),
+        "wait_seconds": expect.wait,
     }
 
 

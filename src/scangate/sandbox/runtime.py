@@ -163,6 +163,25 @@ class Emulator(ABC):
         return response.with_headers({"Retry-After": _seconds(retry_after)})
 
 
+TARGET_PREFIX = "/_target/"
+"""Paths under which every emulator plays the scanned target's pages (its version page)."""
+
+_RUNNING: dict[str, EmulatorServer] = {}
+"""The servers running in this process, by `base_url` (`scangate.expect.sandbox_route`)."""
+_RUNNING_LOCK = threading.Lock()
+
+
+def running_root(base_url: str) -> str | None:
+    """The root URL of the emulator running in this process at `base_url`, or None.
+
+    `scan.expect` asks it, so that under `--sandbox` its request for a target on another host
+    goes to the emulator's target pages instead of leaving the machine.
+    """
+    with _RUNNING_LOCK:
+        server = _RUNNING.get(base_url.rstrip("/"))
+    return server.root_url if server is not None else None
+
+
 def _seconds(value: float) -> str:
     """Whole seconds for a `Retry-After` header (rounded up: never invite an early retry)."""
     return str(max(0, -int(-value // 1)))
@@ -197,6 +216,8 @@ class EmulatorServer:
         self._httpd: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._started = 0.0
+        self._running_key = ""
 
     @property
     def clock(self) -> Clock:
@@ -233,6 +254,10 @@ class EmulatorServer:
             daemon=True,
         )
         self._thread.start()
+        self._started = self.clock.monotonic()
+        self._running_key = self.base_url.rstrip("/")
+        with _RUNNING_LOCK:
+            _RUNNING[self._running_key] = self
         return self
 
     def stop(self) -> None:
@@ -240,6 +265,8 @@ class EmulatorServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        with _RUNNING_LOCK:
+            _RUNNING.pop(self._running_key, None)
         self._stopping.set()
         shutdown_fast(httpd, (self._address[0], int(httpd.server_address[1])))
         httpd.server_close()
@@ -262,6 +289,11 @@ class EmulatorServer:
         `arrived` is the emulator clock's reading when the request came in.
         """
         began = time.perf_counter()
+        if request.path.startswith(TARGET_PREFIX):
+            request = replace(request, category="target")
+            outcome = Outcome(self._target_page(request))
+            self._record(request, outcome, arrived, (began, time.perf_counter()))
+            return outcome
         match = self.emulator.router.resolve(request.method, request.path)
         if isinstance(match, int):
             request = replace(request, category="unrouted")
@@ -277,6 +309,18 @@ class EmulatorServer:
             self.wait_stopping(self._guarded_latency(request))
         self._record(request, outcome, arrived, (began, time.perf_counter()))
         return outcome
+
+    def _target_page(self, request: Request) -> Response:
+        """The scanned target's version page: the scenario's `target_version`, after
+        `version_after` seconds (`previous_version` before); 404 when the scenario has none."""
+        scenario = self.emulator.scenario
+        if request.method != "GET":
+            return Response(405, b"method not allowed\n", (("Allow", "GET"),))
+        if not scenario.target_version:
+            return Response(404, b"not found\n", (("Content-Type", "text/plain"),))
+        late = self.clock.monotonic() - self._started < scenario.version_after
+        version = scenario.previous_version if late else scenario.target_version
+        return respond(200, {"version": version, "service": "sandbox-target"})
 
     def _guarded_latency(self, request: Request) -> float:
         try:

@@ -33,7 +33,7 @@ workflow commands, Markdown, template syntax and a bidi override."""
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 _KEYS = frozenset(
     "name description extends providers duration final completeness findings generate hostile"
-    " faults token_lifetime options".split()
+    " faults token_lifetime options target_version version_after previous_version".split()
 )
 _FINDING_KEYS = frozenset(
     "title rule severity url method param cvss cve cwe description remediation evidence status"
@@ -125,6 +125,13 @@ class Scenario:
     """Emulators this scenario is meant for; empty means every one."""
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Provider-specific knobs, by provider name, validated by that provider's emulator."""
+    target_version: str = ""
+    """What the emulator's target version page (`/_target/...`) serves, for `scan.expect`;
+    empty: the page answers 404."""
+    version_after: float = 0.0
+    """Real seconds from server start before `target_version` appears (a late rollout); until
+    then the page serves `previous_version`."""
+    previous_version: str = "previous-build"
     source: str = ""
     """Where the scenario was loaded from."""
 
@@ -194,6 +201,9 @@ def parse_scenario(data: object, *, name: str, source: str = "") -> Scenario:
         token_lifetime=_seconds(fields, "token_lifetime", None),
         providers=tuple(fields.strings("providers")),
         options=_options(fields.child("options")),
+        target_version=fields.text("target_version"),
+        version_after=_delay(fields, "version_after"),
+        previous_version=fields.text("previous_version", "previous-build"),
         source=source,
     )
 
@@ -347,6 +357,14 @@ def _seconds(fields: _Fields, key: str, default: float | None) -> float | None:
     value = fields.number(key, default)
     if (value is None and default is not None) or (value is not None and value <= 0):
         raise fields.error(key, "must be a positive number of seconds")
+    return value
+
+
+def _delay(fields: _Fields, key: str) -> float:
+    """A number of seconds >= 0 (0 by default)."""
+    value = fields.number(key, 0.0)
+    if value is None or value < 0:
+        raise fields.error(key, "must be a number of seconds >= 0")
     return value
 
 
