@@ -44,7 +44,8 @@ ZIZMOR_CONFIG = ROOT / "zizmor.yml"
 K8S_JOB = ROOT / "examples" / "kubernetes" / "scangate-job.yaml"
 K8S_POLICY = ROOT / "examples" / "kubernetes" / "scangate-policy.yaml"
 ARGOCD_HOOK = ROOT / "examples" / "argocd" / "presync-hook.yaml"
-MANIFESTS = [K8S_POLICY, K8S_JOB, ARGOCD_HOOK]
+ARGOCD_VERIFY = ROOT / "examples" / "argocd" / "verify-presync.yaml"
+MANIFESTS = [K8S_POLICY, K8S_JOB, ARGOCD_HOOK, ARGOCD_VERIFY]
 KUBERNETES_VERSIONS = ["1.34.0", "1.37.0"]
 """An older release still in common support and the newest kubernetes-validate ships."""
 
@@ -378,3 +379,22 @@ def test_the_argocd_hook_is_the_same_job_and_policy_as_a_presync_hook() -> None:
     # Argo CD deletes the hook Job itself (BeforeHookCreation); a TTL would race it.
     plain["Job"]["spec"].pop("ttlSecondsAfterFinished")
     assert hook["Job"] == plain["Job"]
+
+
+def test_the_argocd_promotion_hook_verifies_this_image_before_the_sync() -> None:
+    """The verify hook runs `scangate verify` with a key, the image's digest and a maximum age,
+    as arguments scangate's own parser accepts, and never retries."""
+    from scangate.cli import build_parser
+
+    documents = list(yaml.safe_load_all(ARGOCD_VERIFY.read_text(encoding="utf-8")))
+    (job,) = [d for d in documents if d["kind"] == "Job"]
+    assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
+    assert job["spec"]["backoffLimit"] == 0
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"ghcr.io/scangate/scangate:v{__version__}"
+    args = build_parser().parse_args(container["args"])
+    assert args.command == "verify"
+    assert args.key and args.subject and args.max_age
+    mounted = {m["mountPath"] for m in container["volumeMounts"]}
+    assert any(str(args.key).startswith(path) for path in mounted)
+    assert any(str(args.file).startswith(path) for path in mounted)
