@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import closed_port
 from tls import self_signed_certificate
 
 from scangate.errors import AmbiguousStartError, ExitStatus, ProviderUnavailableError
@@ -71,13 +72,6 @@ def client(base_url: str, **options: Any) -> HttpClient:
     )
     connection = Connection(base_url=base_url, redactor=Redactor([KEY]), **options)
     return HttpClient(connection, contract)
-
-
-def closed_port() -> int:
-    """A port that was free a moment ago: connecting to it is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Listener:
@@ -183,8 +177,8 @@ def fails(http: HttpClient) -> ProviderUnavailableError:
 def test_a_refused_connection_names_the_cause_attempts_and_time(
     warnings: list[logging.LogRecord],
 ) -> None:
-    port = closed_port()
-    error = fails(client(f"http://127.0.0.1:{port}/v1", retries=2))
+    with closed_port() as port:
+        error = fails(client(f"http://127.0.0.1:{port}/v1", retries=2))
     assert error.message.startswith(
         f"scanner: cannot reach 127.0.0.1:{port}: nothing listens there (connection refused)"
         " — after 3 attempts in "

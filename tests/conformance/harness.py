@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +30,7 @@ from e2e.support import (
     validate_reports,
     write_policy,
 )
+from ports import closed_port
 
 from scangate.http import DEFAULT_TIMEOUT
 from scangate.providers import PROVIDER_NAMES, provider_class
@@ -273,19 +272,6 @@ def secret_names(provider: str) -> frozenset[str]:
     return frozenset().union(*(spec.secret for spec in provider_class(provider).credentials))
 
 
-@contextmanager
-def _closed_port() -> Iterator[int]:
-    """A local port nothing listens on, held for the whole case.
-
-    The socket stays bound but never listens: connections to it are refused at once, and no
-    other test's emulator can take the port meanwhile (a port bound and then released was
-    reused under a loaded parallel run, so the "refused" case met a live server).
-    """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        yield int(probe.getsockname()[1])
-
-
 def _scenario(case: Case, directory: Path, offsets: Mapping[str, int]) -> str:
     """The scenario to play: the bundled one, or a file extending it with the case's faults."""
     spec = case.spec
@@ -375,7 +361,7 @@ def run_case(case: Case, directory: Path, offsets: Mapping[str, int]) -> Outcome
     env = cli_env(credentials, **({"SCANGATE_DEBUG": "true"} if case.debug else {}))
     scan = {"timeout": spec.timeout} if spec.timeout else {}
     if spec.refused:
-        with _closed_port() as port:
+        with closed_port() as port:
             base_url = f"http://127.0.0.1:{port}{EMULATORS[case.provider].prefix}"
             write_policy(directory, case.provider, base_url, scan=scan)
             run = run_cli(["run"], cwd=directory, env=env)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from ci import Command, commands_in, parse_dotenv, parse_output_file, sections_in
+from ports import closed_port
 
 from e2e.support import (
     CliRun,
@@ -140,15 +139,6 @@ def assert_no_secret(text: str, *secrets: str) -> None:
 def unescaped_markdown(text: str) -> str:
     """The summary's text with Markdown backslash escapes undone (what a reader sees)."""
     return re.sub(r"\\(.)", r"\1", text)
-
-
-@contextmanager
-def closed_port() -> Iterator[int]:
-    """A local port bound but not listening: connections are refused at once (as in
-    tests/conformance/harness.py, so no other test's emulator can take it meanwhile)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        yield int(probe.getsockname()[1])
 
 
 def stuck_vaddy(tmp_path: Path) -> str:

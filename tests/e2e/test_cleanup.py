@@ -84,6 +84,15 @@ def _cleanup(tmp_path: Path, env: dict[str, str]) -> CliRun:
     return run
 
 
+def _cleanup_sending_nothing(tmp_path: Path, env: dict[str, str], server: Any) -> CliRun:
+    """`scangate cleanup` that exits 0 having sent the emulator no request at all."""
+    requests = len(server.log.entries())
+    run = _cleanup(tmp_path, env)
+    assert run.exit == 0, run.stderr
+    assert len(server.log.entries()) == requests
+    return run
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_post_step_cancels_the_scan_of_a_killed_main_step_exactly_once(
     tmp_path: Path, provider: str
@@ -103,11 +112,8 @@ def test_post_step_cancels_the_scan_of_a_killed_main_step_exactly_once(
         assert state["scan_id"] in first.stderr
         assert _state(tmp_path)["settled"] is True
         # Idempotent: a second post step (or a rerun) sends nothing at all.
-        requests = len(server.log.entries())
-        second = _cleanup(tmp_path, env)
-        assert second.exit == 0, second.stderr
+        second = _cleanup_sending_nothing(tmp_path, env, server)
         assert "nothing to clean up" in second.stderr
-        assert len(server.log.entries()) == requests
 
 
 @pytest.mark.parametrize("provider", ("cyberorigen", "vaddy", "ncp-wsc"))
@@ -120,11 +126,8 @@ def test_post_step_after_a_main_step_that_finished_sends_no_request(
         main = run_cli(["run"], cwd=tmp_path, env=env)
         assert main.exit == 1, main.stderr  # the gate failed: `failure()` runs the post step
         assert _state(tmp_path)["settled"] is True
-        requests = len(server.log.entries())
-        post = _cleanup(tmp_path, env)
-        assert post.exit == 0, post.stderr
+        post = _cleanup_sending_nothing(tmp_path, env, server)
         assert "nothing to clean up" in post.stderr
-        assert len(server.log.entries()) == requests
         assert server.log.count(category="cancel") == 0
 
 
@@ -139,11 +142,8 @@ def test_post_step_after_start_leaves_the_scan_to_the_later_wait(
         assert started.exit == 0, started.stderr
         state = _state(tmp_path)
         assert (state["command"], state["settled"]) == ("start", True)
-        requests = len(server.log.entries())
-        post = _cleanup(tmp_path, env)
-        assert post.exit == 0, post.stderr
+        post = _cleanup_sending_nothing(tmp_path, env, server)
         assert "handed over to `scangate wait`" in post.stderr
-        assert len(server.log.entries()) == requests
         assert state["scan_id"] in started.stdout.splitlines()
         assert server.log.count(category="cancel") == 0
 
@@ -154,12 +154,9 @@ def test_post_step_with_on_timeout_keep_only_says_the_scan_is_kept(tmp_path: Pat
         env = _job_env(tmp_path, "cyberorigen", "slow")
         _killed_main_step(tmp_path, server, env)
         scan_id = _state(tmp_path)["scan_id"]
-        requests = len(server.log.entries())
-        post = _cleanup(tmp_path, env)
-        assert post.exit == 0, post.stderr
+        post = _cleanup_sending_nothing(tmp_path, env, server)
         assert f"scan {scan_id} left running (on_timeout: keep)" in post.stderr
         assert f"scangate wait --scan-id {scan_id}" in post.stderr
-        assert len(server.log.entries()) == requests
         assert _state(tmp_path)["settled"] is True
 
 

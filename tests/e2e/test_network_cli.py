@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import closed_port
 from tls import self_signed_certificate
 
 from e2e.support import cli_env, run_scenario, run_timed_lines, sandbox, scangate, write_policy
@@ -28,12 +29,6 @@ PROVIDER = "cyberorigen"
 CREDENTIALS = sandbox_env(PROVIDER)
 ATTEMPTS = 5
 """The first request and its 4 retries (`Connection.retries`)."""
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_timed(tmp_path: Path, base_url: str) -> tuple[int, list[tuple[float, str]]]:
@@ -56,8 +51,8 @@ def assert_no_long_silence(lines: list[tuple[float, str]]) -> None:
 def test_a_closed_port_exits_3_saying_nothing_listens_with_attempts_and_time(
     tmp_path: Path,
 ) -> None:
-    port = closed_port()
-    status, lines = run_timed(tmp_path, f"http://127.0.0.1:{port}")
+    with closed_port() as port:
+        status, lines = run_timed(tmp_path, f"http://127.0.0.1:{port}")
     assert status == 3
     said = "\n".join(text for _, text in lines)
     error = re.search(
