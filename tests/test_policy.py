@@ -924,10 +924,13 @@ def test_effective_settings_are_json_and_complete() -> None:
         "warn_on": "medium",
         "new_only": False,
         "fail_on_incomplete": True,
+        "enforce_from": None,
+        "warn_before_days": 14,
     }
     assert settings["ignore"][0]["expires"] == "2027-03-01"
     assert settings["reports"]["formats"] == list(ALL_FORMATS)
     assert settings["reports"]["gitlab_schema_version"] is None
+    assert settings["reports"]["comment"] is False
     assert settings["provider"]["options"] == {"scan_type": "quick", "ports": "1-1000"}
     assert settings["baseline"] == str(DESIGN_EXAMPLE.parent / ".scangate-baseline.json")
 

@@ -119,6 +119,10 @@ class GateSettings:
     warn_on: Severity | None = None
     new_only: bool = False
     fail_on_incomplete: bool = True
+    enforce_from: date | None = None
+    """The first day (UTC) the gate fails; before it, failures are reported as warnings."""
+    warn_before: int = 14
+    """Days ahead of an `ignore` entry's expiry (and of `enforce_from`) to warn from."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +171,8 @@ class ReportSettings:
     gitlab_schema_version: str | None = None
     """One of `GITLAB_SCHEMA_VERSIONS`; None when the policy does not say, and the version is
     chosen when the report is written, from the GitLab instance's `CI_SERVER_VERSION`."""
+    comment: bool = False
+    """Keep one pull-request / merge-request comment current with the verdict."""
 
 
 @dataclass(frozen=True, kw_only=True)

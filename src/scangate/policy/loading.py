@@ -91,6 +91,8 @@ def _gate(raw: dict[str, Any]) -> GateSettings:
         warn_on=_threshold(raw.get("warn_on"), None),
         new_only=raw.get("new_only", False),
         fail_on_incomplete=raw.get("fail_on_incomplete", True),
+        enforce_from=_date(raw.get("enforce_from")),
+        warn_before=raw.get("warn_before", GateSettings.warn_before),
     )
 
 
@@ -100,8 +102,11 @@ def _cwe(value: object) -> int | None:
     return int(str(value).upper().removeprefix("CWE-"))
 
 
+def _date(value: object) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else None
+
+
 def _ignore(index: int, raw: dict[str, Any]) -> IgnoreRule:
-    expires = raw.get("expires")
     return IgnoreRule(
         index=index,
         reason=raw["reason"].strip(),
@@ -112,7 +117,7 @@ def _ignore(index: int, raw: dict[str, Any]) -> IgnoreRule:
         url=raw.get("url"),
         param=raw.get("param"),
         fingerprint=raw.get("fingerprint"),
-        expires=date.fromisoformat(expires) if expires is not None else None,
+        expires=_date(raw.get("expires")),
     )
 
 
@@ -126,6 +131,7 @@ def _reports(raw: dict[str, Any], base: Path) -> ReportSettings:
         # The schema's enum admitted only a version scangate writes; absent is None, chosen
         # at report time from the GitLab instance (`formats.gitlab_dast.choose_schema_version`).
         gitlab_schema_version=raw.get("gitlab_schema_version"),
+        comment=raw.get("comment", False),
     )
 
 

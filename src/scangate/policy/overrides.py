@@ -142,6 +142,7 @@ def effective_settings(policy: Policy) -> dict[str, Any]:
             # None: chosen from CI_SERVER_VERSION when the report is written (the policy does
             # not know which GitLab will ingest it).
             "gitlab_schema_version": policy.reports.gitlab_schema_version,
+            "comment": policy.reports.comment,
         },
     }
 
@@ -178,6 +179,8 @@ def _gate_settings(gate: GateSettings) -> dict[str, Any]:
         "warn_on": gate.warn_on.label if gate.warn_on is not None else "none",
         "new_only": gate.new_only,
         "fail_on_incomplete": gate.fail_on_incomplete,
+        "enforce_from": gate.enforce_from.isoformat() if gate.enforce_from else None,
+        "warn_before_days": gate.warn_before,
     }
 
 
