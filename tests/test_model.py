@@ -31,6 +31,13 @@ def test_severity_parse_accepts_provider_spellings(text: str, expected: Severity
     assert Severity.parse(text) is expected
 
 
+@pytest.mark.parametrize("severity", list(Severity))
+def test_a_severity_label_is_its_lower_case_name_and_parses_back(severity: Severity) -> None:
+    assert severity.label == severity.name.lower()
+    assert Severity.parse(severity.label) is severity
+    assert Severity.parse(severity.name) is severity
+
+
 @pytest.mark.parametrize("text", ["none", "", "severe", "5"])
 def test_severity_parse_refuses_anything_else(text: str) -> None:
     with pytest.raises(ValueError, match="unknown severity"):

@@ -337,6 +337,22 @@ def test_a_scan_found_already_running_is_not_assumed_to_have_started_at_zero() -
     assert abs(expected - (EPOCH + 500)) <= spread
 
 
+@pytest.mark.parametrize(("ours", "delay"), [(True, 2.0), (False, 5.0)])
+def test_a_scan_we_started_is_paced_from_its_start_by_the_first_poll(
+    ours: bool, delay: float
+) -> None:
+    # A short scan already at 96 % on the first poll: ours is timed from its start (due now:
+    # the minimum interval), one found running has no pace yet (the blind `initial` delay).
+    schedule, clock = make()
+    if ours:
+        schedule.own_scan(EPOCH)
+    clock[0] += 0.2
+    planned = schedule.next_delay(
+        running(progress=96), now=clock[0], started=EPOCH, polls=1, rate=None, deadline=EPOCH + HOUR
+    )
+    assert planned == pytest.approx(delay, abs=0.05)
+
+
 def test_progress_that_starts_over_in_a_new_phase_replaces_the_old_estimate() -> None:
     # Crawling 0→100 % in 100 s, then the diagnosis counts 0→100 % again over 1000 s.
     def two_phases(t: float) -> ScanProgress:

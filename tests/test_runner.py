@@ -435,6 +435,29 @@ def test_if_running_attach_gates_the_running_scan_and_starts_nothing(clock: Cloc
     assert "attaching to scan theirs, already running for app.example.com" in lines
 
 
+class Slow(Fake):
+    """A provider whose every status answer takes 0.2 s, as a real request does."""
+
+    def poll(self, scan: ScanRef) -> ScanProgress:
+        self.clock.sleep(0.2)
+        return super().poll(scan)
+
+
+@pytest.mark.parametrize(("mode", "gap"), [(IfRunning.WAIT, 2.0), (IfRunning.ATTACH, 5.0)])
+def test_the_first_poll_of_our_own_scan_already_times_the_next(
+    clock: Clock, mode: IfRunning, gap: float
+) -> None:
+    # At 96 % on the first poll: our scan is nearly done (next poll after the minimum
+    # interval); a scan we attached to shows no pace until a second reading.
+    almost = ScanProgress(status=ScanStatus.RUNNING, raw_status="scanning", progress=96.0)
+    running = THEIRS if mode is IfRunning.ATTACH else None
+    provider = Slow(clock, running=running, polls=[almost, DONE])
+    run, _ = make_runner(provider, if_running=mode)
+    assert run_to_the_end(run).status is ScanStatus.COMPLETED
+    assert len(provider.poll_times) == 2
+    assert provider.poll_times[1] - provider.poll_times[0] == pytest.approx(gap + 0.2, abs=0.05)
+
+
 def test_if_running_wait_waits_for_that_scan_to_end_then_starts_its_own(clock: Clock) -> None:
     provider = Fake(clock, running=THEIRS, polls=[RUNNING, DONE, RUNNING, DONE])
     run, lines = make_runner(provider, if_running=IfRunning.WAIT)

@@ -245,6 +245,17 @@ class PollSchedule:
         self._history_only = True
         return True
 
+    def own_scan(self, started: float) -> None:
+        """This run started the scan at `started` (on the `now` clock): its progress counted
+        from 0 there, so the first poll's percentage already shows the pace.
+
+        Without this, a first poll that already shows progress is taken for a scan found
+        running (`if_running: attach`), whose pace shows only from the next poll: a short scan
+        of our own that is at 96 % on the first poll would wait a blind `initial` delay.
+        """
+        if self._anchor is None:
+            self._anchor = (started, 0.0)
+
     @property
     def expected_finish(self) -> float | None:
         """When the scan is expected to end (on the `now` clock), once there is an estimate."""

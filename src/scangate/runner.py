@@ -467,6 +467,8 @@ class Runner:
         )
         schedule = self.schedule()
         begun = self.monotonic()
+        if scan.scan_id == self._started_here:
+            schedule.own_scan(begun)
         self._learn(schedule, scan, begun)
         failures = 0
         progress = ScanProgress(status=ScanStatus.PENDING, raw_status="unknown")
