@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,13 +77,13 @@ def create_problem(body: Mapping[str, Any]) -> str:
     return ""
 
 
-def finding_json(finding: ScenarioFinding) -> dict[str, Any]:
-    """A scenario finding in CyberOrigen's shape, without `detected_at` (`ScanRecord` adds it).
+def finding_json(finding: ScenarioFinding, finding_id: str) -> dict[str, Any]:
+    """A scenario finding in CyberOrigen's shape, without `detected_at` (`Planted` adds it).
 
     CyberOrigen has no rule, method, parameter, CWE or evidence fields; those are dropped.
     """
     return {
-        "id": f"finding_{secrets.token_hex(6)}",
+        "id": finding_id,
         "title": finding.title,
         "severity": finding.severity,
         "cvss_score": finding.cvss,
@@ -100,8 +101,18 @@ class Planted:
     """A finding on one scan: seconds after creation it is detected, and its wire JSON."""
 
     offset: float
-    body: Mapping[str, Any]
-    """The wire JSON, `detected_at` included; shared, never changed once planted."""
+    finding: ScenarioFinding
+    finding_id: str
+    detected_at: float
+    """Epoch seconds."""
+
+    @cached_property
+    def body(self) -> Mapping[str, Any]:
+        """The wire JSON, `detected_at` included; made when first served, then shared and
+        never changed. Made in the start request, a 100,000-finding scan's would take a second
+        there (benchmarks/endtoend.py), where a real API answers at once. Everything it is made
+        of is fixed at planting, so two threads making it at once make the same one."""
+        return {**finding_json(self.finding, self.finding_id), "detected_at": iso(self.detected_at)}
 
 
 @dataclass(frozen=True)
@@ -171,7 +182,7 @@ class ScanRecord:
         start, span = duration * PENDING_SHARE, duration * (1 - PENDING_SHARE)
         offsets = [start + span * (n + 1) / (len(findings) + 1) for n in range(len(findings))]
         planted = tuple(
-            Planted(offset, {**finding_json(finding), "detected_at": iso(created_at + offset)})
+            Planted(offset, finding, f"finding_{secrets.token_hex(6)}", created_at + offset)
             for offset, finding in zip(offsets, findings, strict=True)
         )
         return cls(
@@ -233,7 +244,8 @@ class ScanRecord:
     def summary(self, now: float) -> dict[str, Any]:
         """A list item (the fact sheet's `GET /scans` item fields)."""
         state = self.state(now)
-        counts = Counter(f["severity"] for f in self.found(now))
+        detected = self.findings[: self.detected(now)]
+        counts = Counter(planted.finding.severity for planted in detected)
         ended = state.status not in ACTIVE
         return {
             "id": self.id,
