@@ -132,6 +132,33 @@ def test_times_are_utc_with_z() -> None:
     assert utc_z(None) is None
 
 
+def test_an_extended_policy_attests_each_base_it_depends_on() -> None:
+    report = make_report([make_finding(3)])
+    bases = [
+        (Path("../org/team.yml"), {"sha256": "ab" * 32}),
+        (Path("../org/base.yml"), {"sha256": "ef" * 32}),
+    ]
+    document = statement(
+        report,
+        [Subject("app", {"sha256": DIGEST})],
+        Path(".scangate.yml"),
+        {"sha256": "cd" * 32},
+        NOW,
+        bases,
+    )
+    _valid(document)
+    predicate = document["predicate"]
+    assert isinstance(predicate, dict)
+    assert predicate["policy"] == {
+        "path": ".scangate.yml",
+        "digest": {"sha256": "cd" * 32},
+        "bases": [
+            {"path": "../org/team.yml", "digest": {"sha256": "ab" * 32}},
+            {"path": "../org/base.yml", "digest": {"sha256": "ef" * 32}},
+        ],
+    }
+
+
 def test_the_statement_carries_verdict_counts_scans_policy_and_times() -> None:
     report = make_report([make_finding(4), make_finding(3), make_finding(3), make_finding(0)])
     document = _statement(report)

@@ -193,11 +193,14 @@ def statement(
     policy_path: Path | None,
     digest: Mapping[str, str],
     finished_at: datetime,
+    bases: Sequence[tuple[Path, Mapping[str, str]]] = (),
 ) -> dict[str, Any]:
     """The in-toto Statement v1 of `report`'s verdict about `subjects`.
 
-    `digest` is that of the policy file at `policy_path`; `finished_at` when the verdict was
-    made. `started_at` is the earliest scan start (null when no scan says when it started).
+    `digest` is that of the policy file at `policy_path`; `bases` the path and digest of each
+    policy it extends (`extends:`, nearest first), on which the verdict depends as much;
+    `finished_at` when the verdict was made. `started_at` is the earliest scan start (null
+    when no scan says when it started).
     """
     results = [e.result for e in report.evaluations]
     starts = [r.started_at for r in results if r.started_at is not None]
@@ -210,6 +213,11 @@ def statement(
         "policy": {
             "path": policy_path.as_posix() if policy_path is not None else "",
             "digest": dict(digest),
+            **(
+                {"bases": [{"path": p.as_posix(), "digest": dict(d)} for p, d in bases]}
+                if bases
+                else {}
+            ),
         },
         "started_at": utc_z(earliest),
         "finished_at": utc_z(finished_at),

@@ -355,6 +355,13 @@ def validate(args: argparse.Namespace, context: Context) -> int:
     settings["provider"]["credentials"] = describe(cls)
     context.stdout.write(json.dumps(settings, indent=2, default=str) + "\n")
     context.console.line(f"{policy.source}: policy is valid")
+    if policy.bases:
+        chain = " -> ".join(str(path) for path in (policy.source, *policy.bases))
+        context.console.line(f"extends: {chain}")
+    # Where each value came from, beside the JSON on stdout (which keeps its contract).
+    context.console.line("where each setting comes from:")
+    for key, origin in settings["origins"].items():
+        context.console.line(f"  {key}: {origin}")
     return ExitStatus.PASSED
 
 

@@ -141,6 +141,10 @@ class IgnoreRule:
     fingerprint: str | None = None
     expires: date | None = None
     """The entry applies through this whole day (UTC) and stops applying after it."""
+    source: Path | None = None
+    """The policy file that wrote this entry, when the policy extends a base (`extends:`)."""
+    source_index: int | None = None
+    """Its position in that file's own `ignore` list (`index` counts the merged list)."""
 
     def matches(self, finding: Finding) -> bool:
         """True when every key this entry sets matches `finding` (expiry is not considered)."""
@@ -175,6 +179,49 @@ class ReportSettings:
     """Keep one pull-request / merge-request comment current with the verdict."""
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where an effective value came from: a file and line, a flag or variable, or the default."""
+
+    file: Path | None = None
+    line: int = 0
+    option: str | None = None
+    """The flag (`--fail-on`) or variable (`SCANGATE_FAIL_ON`) that set it."""
+
+    def __str__(self) -> str:
+        """`org/base.yml:4`, `--fail-on`, or `default`."""
+        if self.option is not None:
+            return self.option
+        if self.file is not None:
+            return f"{self.file}:{self.line}"
+        return "default"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Floor:
+    """What a base policy chain settles: the files extending it and the flags may only tighten it.
+
+    Built from the merged base chain with the built-in defaults for what it leaves out (a base
+    that does not mention `fail_on` fails on `high`), so it says what the base alone would do.
+    """
+
+    files: tuple[Path, ...]
+    """The base chain, nearest first."""
+    gate: GateSettings
+    timeout: float
+    formats: tuple[str, ...]
+    comment: bool
+    verify_tls: bool | str
+    unrated_severity: Severity
+    baseline: Path | None
+    expect: Mapping[str, Any] | None
+    """`scan.expect` as written (compared, never run)."""
+    allow_ignores: bool
+    require_ignore_expiry: bool
+    origins: Mapping[KeyPath, Origin] = field(default_factory=dict, compare=False, repr=False)
+    """Where the chain wrote each value; a path missing here is a default."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Policy:
     """The whole, validated policy. Build it with `scangate.policy.load_policy`."""
@@ -189,3 +236,13 @@ class Policy:
     """The file this policy was read from, if any."""
     source_map: SourceMap = field(default_factory=SourceMap, compare=False, repr=False)
     """Lines of the policy's keys, so later checks (`check_options`) can name them."""
+    allow_ignores: bool = True
+    """False: files extending this policy may not add `ignore` entries (its own still apply)."""
+    require_ignore_expiry: bool = False
+    """True: every `ignore` entry of a file extending this policy needs `expires`."""
+    bases: tuple[Path, ...] = ()
+    """The files this policy extends (`extends:`), nearest first; the verdict depends on all."""
+    floor: Floor | None = field(default=None, compare=False, repr=False)
+    """What the base chain settles, which flags may only tighten; None without `extends`."""
+    origins: Mapping[KeyPath, Origin] = field(default_factory=dict, compare=False, repr=False)
+    """Where each value written in a file (or set by a flag) came from, by policy key path."""

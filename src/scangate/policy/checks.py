@@ -17,7 +17,12 @@ from scangate.model import Severity
 from scangate.model.settings import KeyPath, SourceMap
 from scangate.policy.composer import Document
 from scangate.policy.problems import Found, PolicyProblem, problem_at, show, type_name
-from scangate.policy.schema import policy_schema, policy_validator, schema_problems
+from scangate.policy.schema import (
+    fragment_validator,
+    policy_schema,
+    policy_validator,
+    schema_problems,
+)
 from scangate.secrets import is_secret_key, secret_kind
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smh]?)")
@@ -68,21 +73,30 @@ def parse_threshold(value: str) -> Severity | None:
     return Severity.parse(value)
 
 
-def policy_problems(document: Document) -> list[PolicyProblem]:
-    """Every problem of `document`: duplicate keys, secrets, schema, semantics."""
+def policy_problems(document: Document, *, fragment: bool = False) -> list[PolicyProblem]:
+    """Every problem of `document`: duplicate keys, secrets, schema, semantics.
+
+    `fragment`: `document` is one file of an `extends:` chain, so keys the merged policy must
+    have (`version`, `provider.name`, `scan.target`) may be missing from it.
+    """
+    return document.problems + [problem for _, problem in located_problems(document, fragment)]
+
+
+def located_problems(document: Document, fragment: bool = False) -> list[Found]:
+    """`policy_problems` but duplicate keys, each with the raw key path it is about."""
     where = document.source_map
     if not isinstance(document.data, dict):
         allowed = ", ".join(policy_schema()["properties"])
         message = (
             f"the policy must be a mapping of keys ({allowed}), got {type_name(document.data)}"
         )
-        return [PolicyProblem(line=where.line(()), path="", message=message)]
+        return [((), PolicyProblem(line=where.line(()), path="", message=message))]
     secrets = _secret_problems(document.data, where)
     hidden = [path for path, _ in secrets]
-    others = schema_problems(policy_validator(), document.data, where)
+    validator = fragment_validator() if fragment else policy_validator()
+    others = schema_problems(validator, document.data, where)
     others += _semantic_problems(document.data, where)
-    kept = [problem for path, problem in others if not _covered(path, hidden)]
-    return document.problems + [problem for _, problem in secrets] + kept
+    return secrets + [(path, problem) for path, problem in others if not _covered(path, hidden)]
 
 
 def _covered(path: KeyPath, secrets: Sequence[KeyPath]) -> bool:

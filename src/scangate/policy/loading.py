@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,18 +13,34 @@ from scangate.model import Severity
 from scangate.model.settings import (
     ALL_FORMATS,
     ExpectSettings,
+    Floor,
     GateSettings,
     IfRunning,
     IgnoreRule,
+    KeyPath,
     OnTimeout,
     Policy,
     ProviderSettings,
     ReportSettings,
     ScanSettings,
 )
-from scangate.policy.checks import parse_duration, parse_threshold, parse_wait, policy_problems
+from scangate.policy.chain import read_chain
+from scangate.policy.checks import (
+    located_problems,
+    parse_duration,
+    parse_threshold,
+    parse_wait,
+    policy_problems,
+)
 from scangate.policy.composer import Document, compose
-from scangate.policy.problems import InvalidPolicyError
+from scangate.policy.inheritance import (
+    Layer,
+    Merged,
+    ignore_problems,
+    loosening_problem,
+    loosenings,
+)
+from scangate.policy.problems import InvalidPolicyError, PolicyProblem
 
 POLICY_VERSION = 1
 """The only `version:` this scangate reads."""
@@ -106,8 +123,11 @@ def _date(value: object) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else None
 
 
-def _ignore(index: int, raw: dict[str, Any]) -> IgnoreRule:
+def _ignore(index: int, raw: dict[str, Any], merged: Merged, extended: bool) -> IgnoreRule:
+    source, source_index = merged.ignore_sources[index] if extended else (None, None)
     return IgnoreRule(
+        source=source,
+        source_index=source_index,
         index=index,
         reason=raw["reason"].strip(),
         rule=raw.get("rule"),
@@ -141,36 +161,97 @@ def _target_text(document: Document) -> str:
     return target if isinstance(target, str) else document.texts[("scan", "target")]
 
 
-def _policy(document: Document, source: Path) -> Policy:
-    """Build the settings from a document that has no problems."""
+def _policy(document: Document, source: Path, merged: Merged, extended: bool = False) -> Policy:
+    """Build the settings from a (merged) document that has no problems."""
     data: dict[str, Any] = document.data
-    base = source.parent
+
+    def directory(key: KeyPath) -> Path:
+        # Relative paths are relative to the file that wrote them (a base's baseline is the
+        # base's), not to the policy being loaded.
+        return merged.dirs.get(key, source.parent)
+
+    entries = data.get("ignore", [])
     return Policy(
-        provider=_provider(data["provider"], base),
+        provider=_provider(data["provider"], directory(("provider", "verify_tls"))),
         scan=_scan(data["scan"], _target_text(document)),
         gate=_gate(data.get("gate", {})),
-        ignore=tuple(_ignore(i, entry) for i, entry in enumerate(data.get("ignore", []))),
-        baseline=_relative_to(base, data.get("baseline")),
-        reports=_reports(data.get("reports", {}), base),
+        ignore=tuple(_ignore(i, entry, merged, extended) for i, entry in enumerate(entries)),
+        baseline=_relative_to(directory(("baseline",)), data.get("baseline")),
+        reports=_reports(data.get("reports", {}), directory(("reports", "dir"))),
         source=source,
         source_map=document.source_map,
+        allow_ignores=data.get("allow_ignores", True),
+        require_ignore_expiry=data.get("require_ignore_expiry", False),
+        origins=merged.origins,
     )
+
+
+def _floor(merged: Merged) -> Floor:
+    """What the files merged so far settle, defaults included (they are checked fragments)."""
+    data = merged.data
+    provider, scan = data.get("provider", {}), data.get("scan", {})
+    reports = data.get("reports", {})
+    verify = provider.get("verify_tls", True)
+    if isinstance(verify, str):
+        verify = str(merged.dirs[("provider", "verify_tls")] / verify)
+    timeout = scan.get("timeout")
+    baseline = data.get("baseline")
+    return Floor(
+        files=merged.files[::-1],
+        gate=_gate(data.get("gate", {})),
+        timeout=parse_duration(timeout) if timeout is not None else ScanSettings.timeout,
+        formats=tuple(f for f in ALL_FORMATS if f in reports.get("formats", ALL_FORMATS)),
+        comment=reports.get("comment", False),
+        verify_tls=verify,
+        unrated_severity=_severity(provider.get("unrated_severity"), Severity.HIGH),
+        baseline=merged.dirs[("baseline",)] / baseline if isinstance(baseline, str) else None,
+        expect=scan.get("expect"),
+        allow_ignores=data.get("allow_ignores", True),
+        require_ignore_expiry=data.get("require_ignore_expiry", False),
+        origins=dict(merged.origins),
+    )
+
+
+def _extended(child: Layer) -> Policy:
+    """The policy `child` makes over the bases it extends: merged, each link tightening only."""
+    layers = read_chain(child.path, child.document, _read_text)[::-1]
+    merged = Merged.of(layers[0])
+    problems: list[PolicyProblem] = []
+    floor = _floor(merged)
+    for layer in layers[1:]:
+        floor = _floor(merged)
+        problems += ignore_problems(floor, layer)
+        merged = merged.over(layer)
+        for loose in loosenings(floor, _floor(merged)):
+            origin = merged.origins.get(loose.key)
+            line = origin.line if origin is not None else 1
+            problems.append(loosening_problem(loose, floor, layer.shown, line))
+    document = merged.document()
+    problems += [merged.locate(path, found, child) for path, found in located_problems(document)]
+    if problems:
+        raise InvalidPolicyError(child.shown, problems)
+    policy = _policy(document, child.path, merged, extended=True)
+    return replace(policy, bases=tuple(layer.path for layer in layers[-2::-1]), floor=floor)
 
 
 def parse_policy(text: str, source: Path) -> Policy:
     """Parse and validate the policy `text` read from `source`; raise `PolicyError` if invalid.
 
-    Relative paths in the policy are resolved against `source`'s directory.
+    Relative paths in the policy are resolved against `source`'s directory (those in a base
+    it `extends:` against the base's).
     """
     document = compose(text, source)
+    layer = Layer(source, document, source)
+    if isinstance(document.data, dict) and "extends" in document.data:
+        return _extended(layer)
     problems = policy_problems(document)
     if problems:
         raise InvalidPolicyError(source, problems)
-    return _policy(document, source)
+    return _policy(document, source, Merged.of(layer))
 
 
-def load_policy(path: Path) -> Policy:
-    """Read, parse and validate the policy file at `path`."""
+def _read_text(path: Path) -> str:
+    """The text of the policy file at `path`: at most `MAX_POLICY_BYTES`, UTF-8."""
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_POLICY_BYTES + 1)
@@ -180,10 +261,14 @@ def load_policy(path: Path) -> Policy:
     if len(raw) > MAX_POLICY_BYTES:
         raise PolicyError(f"{path}: the policy file is larger than {MAX_POLICY_BYTES} bytes")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise PolicyError(f"{path}: the policy file is not UTF-8 (byte {error.start})") from None
-    return parse_policy(text, path)
+
+
+def load_policy(path: Path) -> Policy:
+    """Read, parse and validate the policy file at `path` (and the bases it extends)."""
+    return parse_policy(_read_text(path), path)
 
 
 def find_policy(explicit: str | None, env: Mapping[str, str], cwd: Path) -> Path:

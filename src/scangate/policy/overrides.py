@@ -16,17 +16,20 @@ from scangate.expect import resolve_url, variables
 from scangate.model.settings import (
     ALL_FORMATS,
     MATCH_KEYS,
+    Floor,
     GateSettings,
     IgnoreRule,
     KeyPath,
+    Origin,
     Policy,
     ProviderSettings,
     ReportSettings,
     ScanSettings,
 )
 from scangate.policy.checks import parse_duration, parse_threshold
+from scangate.policy.inheritance import base_origin, loosenings
 from scangate.policy.loading import POLICY_VERSION
-from scangate.policy.problems import InvalidPolicyError
+from scangate.policy.problems import InvalidPolicyError, PolicyProblem, format_key_path
 from scangate.policy.schema import schema_problems
 
 
@@ -41,7 +44,16 @@ def check_options(policy: Policy, schema: Mapping[str, Any]) -> None:
     base: KeyPath = ("provider", "options")
     found = schema_problems(validator, dict(policy.provider.options), policy.source_map, base)
     if found:
-        raise InvalidPolicyError(policy.source or "policy", [problem for _, problem in found])
+        raise InvalidPolicyError(policy.source or "policy", [_in_file(policy, *f) for f in found])
+
+
+def _in_file(policy: Policy, path: KeyPath, problem: PolicyProblem) -> PolicyProblem:
+    """`problem` named in the file that wrote `path` (a base may set provider options)."""
+    for end in range(len(path), 0, -1):
+        origin = policy.origins.get(path[:end])
+        if origin is not None and origin.file is not None and policy.bases:
+            return replace(problem, source=str(origin.file))
+    return problem
 
 
 def with_overrides(
@@ -55,12 +67,17 @@ def with_overrides(
     baseline: Path | None = None,
     fail_on: str | None = None,
     new_only: bool | None = None,
+    given_by: Mapping[str, str] | None = None,
 ) -> Policy:
     """Apply flag / `SCANGATE_*` values over the policy (None: not given, keep the policy's).
 
     The caller resolves flag over variable; paths stay relative to the working directory.
     `timeout` is a duration (`30m`, seconds) and `fail_on` a threshold name (`high`, `none`).
-    Raises `UsageError` for a bad value.
+    `given_by` names where each given value came from (`{"fail_on": "SCANGATE_FAIL_ON"}`;
+    default: its flag, `--fail-on`), for `scangate validate` and for errors.
+    Over a policy that `extends:` a base, a value may only tighten what the base settles, as a
+    file extending it may (else `--fail-on none` would undo the organisation's policy).
+    Raises `UsageError` for a bad value or a loosening.
     """
     try:
         scan = _scan_overrides(policy.scan, target, timeout)
@@ -69,14 +86,98 @@ def with_overrides(
     except ValueError as error:
         raise UsageError(str(error)) from None
     provider = policy.provider if base_url is None else replace(policy.provider, base_url=base_url)
-    return replace(
+    given = {
+        "out_dir": out_dir,
+        "formats": formats,
+        "target": target,
+        "timeout": timeout,
+        "base_url": base_url,
+        "baseline": baseline,
+        "fail_on": fail_on,
+        "new_only": new_only,
+    }
+    options = {
+        name: (given_by or {}).get(name, _FLAGS[name])
+        for name, value in given.items()
+        if value is not None
+    }
+    overridden = replace(
         policy,
         provider=provider,
         scan=scan,
         gate=gate,
         reports=reports,
         baseline=policy.baseline if baseline is None else baseline,
+        origins={
+            **policy.origins,
+            **{_KEYS[name]: Origin(option=option) for name, option in options.items()},
+        },
     )
+    if policy.floor is not None:
+        _check_tightens(overridden, policy.floor, options, given)
+    return overridden
+
+
+_FLAGS = {
+    "out_dir": "--out-dir",
+    "formats": "--format",
+    "target": "--target",
+    "timeout": "--timeout",
+    "base_url": "--base-url",
+    "baseline": "--baseline",
+    "fail_on": "--fail-on",
+    "new_only": "--new-only",
+}
+"""Each override's flag, named when the caller does not say where a value came from."""
+
+_KEYS: dict[str, KeyPath] = {
+    "out_dir": ("reports", "dir"),
+    "formats": ("reports", "formats"),
+    "target": ("scan", "target"),
+    "timeout": ("scan", "timeout"),
+    "base_url": ("provider", "base_url"),
+    "baseline": ("baseline",),
+    "fail_on": ("gate", "fail_on"),
+    "new_only": ("gate", "new_only"),
+}
+"""The policy key each override sets."""
+
+
+def _check_tightens(
+    policy: Policy, floor: Floor, options: Mapping[str, str], given: Mapping[str, object]
+) -> None:
+    """Refuse overrides that loosen what `floor` (the base chain) settles, naming each."""
+    view = replace(
+        floor,
+        gate=policy.gate,
+        timeout=policy.scan.timeout,
+        formats=policy.reports.formats,
+        baseline=policy.baseline,
+    )
+    lines = []
+    for loose in loosenings(floor, view):
+        # The option that set the key, else every option given (a rule reading two keys:
+        # `--new-only` over a baseline the base did not set).
+        names = [n for n in options if _KEYS[n] == loose.key] or list(options)
+        said = ", ".join(f"{options[n]} {_shown(given[n])}" for n in names)
+        lines.append(
+            f"{said}: {format_key_path(loose.key)} is {loose.base_value} "
+            f"{base_origin(floor, loose.base_key)}, which {policy.source} extends; an option may "
+            f"only tighten it ({loose.tighten}), not set {loose.value}"
+        )
+    if lines:
+        raise UsageError(
+            "\n".join(lines),
+            hint="drop the option, or change the base policy in its repository",
+        )
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _scan_overrides(
@@ -123,6 +224,7 @@ def effective_settings(policy: Policy) -> dict[str, Any]:
     """
     return {
         "source": str(policy.source) if policy.source else None,
+        "extends": [str(path) for path in policy.bases],
         "version": POLICY_VERSION,
         "provider": _provider_settings(policy.provider),
         "scan": {
@@ -144,7 +246,49 @@ def effective_settings(policy: Policy) -> dict[str, Any]:
             "gitlab_schema_version": policy.reports.gitlab_schema_version,
             "comment": policy.reports.comment,
         },
+        "allow_ignores": policy.allow_ignores,
+        "require_ignore_expiry": policy.require_ignore_expiry,
+        "origins": origins(policy),
     }
+
+
+_SETTINGS: tuple[KeyPath, ...] = (
+    ("provider", "name"),
+    ("provider", "base_url"),
+    ("provider", "unrated_severity"),
+    ("provider", "verify_tls"),
+    ("scan", "target"),
+    ("scan", "timeout"),
+    ("scan", "if_running"),
+    ("scan", "on_timeout"),
+    ("scan", "expect"),
+    ("gate", "fail_on"),
+    ("gate", "warn_on"),
+    ("gate", "new_only"),
+    ("gate", "fail_on_incomplete"),
+    ("gate", "enforce_from"),
+    ("gate", "warn_before"),
+    ("baseline",),
+    ("reports", "dir"),
+    ("reports", "formats"),
+    ("reports", "sarif_anchor"),
+    ("reports", "gitlab_schema_version"),
+    ("reports", "comment"),
+    ("allow_ignores",),
+    ("require_ignore_expiry",),
+)
+"""The settings `origins` always lists; budgets, options and ignore entries are listed as set."""
+
+
+def origins(policy: Policy) -> dict[str, str]:
+    """Where each setting came from, by policy key path: `org/base.yml:4`, `--fail-on`,
+    `SCANGATE_FAIL_ON`, or `default` (a built-in default)."""
+    found = policy.origins
+    keys = list(_SETTINGS)
+    keys += [("gate", "max", severity.label) for severity in sorted(policy.gate.max, reverse=True)]
+    keys += [("provider", "options", str(name)) for name in policy.provider.options]
+    keys += [("ignore", rule.index) for rule in policy.ignore]
+    return {format_key_path(key): str(found.get(key, Origin())) for key in keys}
 
 
 def _expect_settings(policy: Policy) -> dict[str, Any] | None:
@@ -187,4 +331,8 @@ def _gate_settings(gate: GateSettings) -> dict[str, Any]:
 def _ignore_settings(rule: IgnoreRule) -> dict[str, Any]:
     keys = {key: getattr(rule, key) for key in MATCH_KEYS if getattr(rule, key) is not None}
     expires = rule.expires.isoformat() if rule.expires else None
-    return {"index": rule.index, **keys, "reason": rule.reason, "expires": expires}
+    shown = {"index": rule.index, **keys, "reason": rule.reason, "expires": expires}
+    if rule.source is not None:
+        # `index` counts the merged list (as reports say `ignore[3]`); this is the file's own.
+        shown["file"] = {"path": str(rule.source), "index": rule.source_index}
+    return shown

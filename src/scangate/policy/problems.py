@@ -23,11 +23,13 @@ class PolicyProblem:
     path: str
     """The formatted key path (`ignore[2].expires`); empty for the document itself."""
     message: str
+    source: str = ""
+    """The file the problem is in, when it is not the policy being loaded (a base it extends)."""
 
     def render(self, source: Path | str) -> str:
-        """`<file>: <key path>: <message> (line N)`."""
+        """`<file>: <key path>: <message> (line N)`; `source` unless the problem names its own."""
         where = f"{self.path}: " if self.path else ""
-        return f"{source}: {where}{self.message} (line {self.line})"
+        return f"{self.source or source}: {where}{self.message} (line {self.line})"
 
 
 Found = tuple[KeyPath, PolicyProblem]
@@ -39,7 +41,10 @@ class InvalidPolicyError(PolicyError):
 
     def __init__(self, source: Path | str, problems: Iterable[PolicyProblem]) -> None:
         """Create a new `InvalidPolicyError` for `source` from its `problems`."""
-        self.problems = tuple(sorted(set(problems)))
+        # By file, then line: a chain's problems read file by file (one file sorts as before).
+        self.problems = tuple(
+            sorted(set(problems), key=lambda p: (p.source, p.line, p.path, p.message))
+        )
         lines = [p.render(source) for p in self.problems]
         if len(lines) > 1:
             lines.insert(0, f"{source}: {len(lines)} problems in the policy")

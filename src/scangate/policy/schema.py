@@ -46,6 +46,22 @@ def policy_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=checker)
 
 
+@cache
+def fragment_validator() -> jsonschema.Draft202012Validator:
+    """A validator of one file of an `extends:` chain: the schema without `required` on the
+    mappings that merge, since a base may settle only the gate and a child only the target;
+    the merged result is checked against the whole schema. Ignore entries are not merged (the
+    lists add up), so each keeps its own `required`."""
+    schema = policy_schema()
+    schema.pop("required")
+    properties = schema["properties"]
+    expect = properties["scan"]["properties"]["expect"]
+    for section in (properties["provider"], properties["scan"], expect):
+        section.pop("required")
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return jsonschema.Draft202012Validator(schema, format_checker=checker)
+
+
 _JSON_TYPES = {
     "object": "a mapping",
     "array": "a list",
