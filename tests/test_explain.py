@@ -197,3 +197,34 @@ def test_a_long_url_keeps_its_start_and_its_end() -> None:
     assert len(shown) == 120
     assert shown.startswith("https://app.example.com/segment/")
     assert shown.endswith("the-page-that-differs?id=7")
+
+
+# --- dated enforcement (issue 20) ---------------------------------------------------------------
+
+
+def test_deferred_findings_are_a_tier_of_their_own_saying_when_they_fail() -> None:
+    gate = GateSettings(
+        fail_on=Severity.HIGH,
+        max={Severity.MEDIUM: 0},
+        warn_on=Severity.LOW,
+        enforce_from=date(2027, 1, 5),
+    )
+    findings = [finding(Severity.HIGH, 1), finding(Severity.MEDIUM, 2), finding(Severity.LOW, 3)]
+    assert decision_lines(make_report(findings, gate=gate), ALL_WRITTEN) == [
+        "would-fail findings, deferred: the gate is enforced from 2027-01-05, in 44 days "
+        "(2, most severe first):",
+        "  1. high · high issue 1 · POST https://app.example.com/high/1 · parameter p1"
+        " · high ≥ fail_on high",
+        "  2. medium · medium issue 2 · POST https://app.example.com/medium/2 · parameter p2"
+        " · 1 medium counted, over budget max.medium: 0",
+        "warned findings, not failing (1):",
+        "  1. low · low issue 3 · POST https://app.example.com/low/3 · parameter p3"
+        " · low ≥ warn_on low",
+    ]
+
+
+def test_from_the_day_of_enforcement_the_same_findings_are_the_failing_tier() -> None:
+    gate = GateSettings(fail_on=Severity.HIGH, enforce_from=TODAY)
+    lines = decision_lines(make_report([finding(Severity.HIGH, 1)], gate=gate), ALL_WRITTEN)
+    assert lines[0] == "failing findings (1):"
+    assert not any("deferred" in line for line in lines)

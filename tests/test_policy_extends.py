@@ -3,6 +3,7 @@ flags over an extended policy, and where `scangate validate` says each value cam
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -449,6 +450,12 @@ def test_the_org_examples_validate_and_the_child_runs_in_the_sandbox(tmp_path: P
     log = done.stdout + done.stderr
     assert "expired" not in log and "matched no finding" not in log, log
     assert done.returncode == ExitStatus.GATE_FAILED, log  # as repo.yml's header says
+    # The verdict depends on the base as much as on repo.yml: the statement digests both.
+    statement = json.loads((tmp_path / "scangate-reports" / "scangate.intoto.json").read_text())
+    policy = statement["predicate"]["policy"]
+    assert policy["path"] == "org/repo.yml"
+    digest = hashlib.sha256((ORG / "base.yml").read_bytes()).hexdigest()
+    assert policy["bases"] == [{"path": "org/base.yml", "digest": {"sha256": digest}}]
 
 
 # --- property: the child never fails less than the base -------------------------------------
@@ -525,3 +532,28 @@ def test_the_child_fails_at_least_what_the_base_fails(
     assert failing(list(kept), child) >= failing(list(kept), base)
     if not allow_ignores:
         assert failing(list(scan), child) >= failing(list(scan), base)
+
+
+def test_run_time_messages_name_an_extended_policys_ignore_entry_by_its_own_file(
+    tmp_path: Path,
+) -> None:
+    base = "version: 1\nignore:\n  - rule: org-accepted\n    reason: org risk\n"
+    child = CHILD_HEAD + "ignore:\n  - rule: local\n    reason: local risk\n"
+    policy = load_policy(_write(tmp_path, base, child))
+    result = ScanResult(
+        provider="cyberorigen",
+        scanner="CyberOrigen",
+        scan_id="s1",
+        target="https://x.example",
+        status=ScanStatus.COMPLETED,
+        findings=(make_finding(1, severity=Severity.HIGH, rule_id="local"),),
+    )
+    (judgement,) = evaluate(result, policy, None, date(2026, 12, 1)).judgements
+    assert judgement.decision is Decision.IGNORED
+    # `ignore[1]` counts the merged list (the base's entry first); the file says `ignore[0]`.
+    assert judgement.reason.startswith("ignored by ignore[1] (")
+    assert judgement.reason.endswith("ci/.scangate.yml ignore[0]): local risk")
+    unused = evaluate(result, policy, None, date(2026, 12, 1)).unused_ignores
+    (entry,) = unused
+    assert entry.label.startswith("ignore[0] (")
+    assert entry.label.endswith("org/base.yml ignore[0])")

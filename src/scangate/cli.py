@@ -124,6 +124,13 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
             "SCANGATE_REPORT_ONLY",
         ),
     )
+    parser.add_argument(
+        "--comment",
+        action="store_true",
+        default=None,
+        help="keep one pull-request / merge-request comment current with the verdict "
+        "(as reports.comment: true; needs GITHUB_TOKEN or GITLAB_TOKEN)",
+    )
 
 
 def _add_subject_option(parser: argparse.ArgumentParser) -> None:

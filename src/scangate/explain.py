@@ -1,4 +1,5 @@
-"""The decision explained in the log: which findings fail the gate, which warn, and why.
+"""The decision explained in the log: which findings fail the gate, which would fail it once it
+is enforced (`gate.enforce_from`), which warn, and why.
 
 Pure: a `Report` (and the report files written) in, lines of text out. The console prints them
 (redacted, workflow commands broken), the same in every CI mode, so that a Jenkins, GitLab or
@@ -16,6 +17,7 @@ from pathlib import Path
 from scangate.formats import Report
 from scangate.formats.markdown import MAX_FINDINGS, MarkdownFormatter
 from scangate.model import BaselineState, Decision, Evaluation, GateSettings, Judgement
+from scangate.model.verdict import in_days
 from scangate.text import model_text, one_line
 
 SHOWN = 10
@@ -29,6 +31,8 @@ _URL_TAIL = 40
 WARNED = frozenset({Decision.WARNING, Decision.WITHIN_BUDGET})
 """The warn tier: counted findings that do not fail, but that the CI annotates as warnings
 (`warn_on`, and findings within a `max` budget, as `ci/github.py` does)."""
+BREAKING = frozenset({Decision.FAILING, Decision.DEFERRED})
+"""Decisions a threshold or budget broke: failing, or deferred until `gate.enforce_from`."""
 COMPLETE_REPORTS = ("scangate.json", "scangate.sarif", "junit.xml", "gl-dast-report.json")
 """Reports that hold every finding, the one to point to first."""
 
@@ -42,8 +46,9 @@ class _Tier:
 
 
 def decision_lines(report: Report, written: Sequence[Path]) -> list[str]:
-    """The failing tier, then the warn tier, each at most `SHOWN` findings plus a count of the
-    rest and the report file that lists them; nothing for an empty tier.
+    """The failing tier, the deferred tier (what would fail once the gate is enforced), then
+    the warn tier, each at most `SHOWN` findings plus a count of the rest and the report file
+    that lists them; nothing for an empty tier.
 
     `written` are the report files written (the first complete one, or `summary.md`, is named
     for the rest). With several scans each finding is prefixed with its scan's target, as
@@ -51,6 +56,7 @@ def decision_lines(report: Report, written: Sequence[Path]) -> list[str]:
     """
     evaluations = report.evaluations
     failing = _tier(evaluations, frozenset({Decision.FAILING}))
+    deferred = _tier(evaluations, frozenset({Decision.DEFERRED}))
     warned = _tier(evaluations, WARNED)
     listing = _Listing(
         gate=report.gate,
@@ -61,10 +67,25 @@ def decision_lines(report: Report, written: Sequence[Path]) -> list[str]:
     if failing.total:
         lines.append(f"failing findings ({_heading_count(failing)}):")
         lines += _tier_lines(failing, listing)
+    if deferred.total:
+        lines.append(
+            f"would-fail findings, deferred: {_enforcement(evaluations)} "
+            f"({_heading_count(deferred)}):"
+        )
+        lines += _tier_lines(deferred, listing)
     if warned.total:
         lines.append(f"warned findings, not failing ({_heading_count(warned)}):")
         lines += _tier_lines(warned, listing)
     return lines
+
+
+def _enforcement(evaluations: Sequence[Evaluation]) -> str:
+    """`the gate is enforced from 2027-01-15, in 44 days`, from the scans that defer findings."""
+    for evaluation in evaluations:
+        starts, days = evaluation.enforce_from, evaluation.deferred_days
+        if starts is not None and days is not None:
+            return f"the gate is enforced from {starts}, {in_days(days)}"
+    return "the gate is not enforced yet"  # pragma: no cover - the gate defers nothing then
 
 
 @dataclass(frozen=True)
@@ -135,11 +156,11 @@ def why(judgement: Judgement, evaluation: Evaluation, gate: GateSettings) -> str
     counted = evaluation.counts[severity].counted
     if severity in gate.max:
         budget = gate.max[severity]
-        if judgement.decision is Decision.FAILING:
+        if judgement.decision in BREAKING:
             text = f"{counted} {label} counted, over budget max.{label}: {budget}"
         else:
             text = f"within budget max.{label}: {budget} ({counted} counted)"
-    elif judgement.decision is Decision.FAILING and gate.fail_on is not None:
+    elif judgement.decision in BREAKING and gate.fail_on is not None:
         text = f"{label} ≥ fail_on {gate.fail_on.label}"
     elif gate.warn_on is not None:
         text = f"{label} ≥ warn_on {gate.warn_on.label}"

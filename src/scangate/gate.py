@@ -16,6 +16,7 @@ from scangate.model import (
     Evaluation,
     Finding,
     GateSettings,
+    IgnoreRule,
     Judgement,
     Policy,
     ScanResult,
@@ -25,6 +26,7 @@ from scangate.model import (
     Verdict,
     incomplete_fails,
 )
+from scangate.model.verdict import enforced_from
 
 # The result types live in the domain (`scangate.model.verdict`) so formatters need not import
 # the gate; they stay importable from here.
@@ -169,14 +171,14 @@ def _stage(finding: Finding, policy: Policy, pairing: _Pairing | None, today: da
         reason = f"marked false positive by the provider{status}"
         return _Staged(finding, Decision.FALSE_POSITIVE, reason, None, pairing, used)
     if live:
-        reason = f"ignored by ignore[{live[0].index}]: {live[0].reason}"
+        reason = f"ignored by {live[0].label}: {live[0].reason}"
         return _Staged(finding, Decision.IGNORED, reason, live[0].index, pairing, used)
     accepted = pairing is not None and pairing.state is BaselineState.UNCHANGED
     if policy.gate.new_only and accepted:
         return _Staged(finding, Decision.BASELINED, "in baseline", None, pairing, used)
     if expired is None:
         return _Staged(finding, None, "", None, pairing, used)
-    note = f"; ignore[{expired.index}] expired on {expired.expires} ({expired.reason})"
+    note = f"; {expired.label} expired on {expired.expires} ({expired.reason})"
     return _Staged(finding, None, note, expired.index, pairing, used)
 
 
@@ -200,7 +202,32 @@ def _counted_decision(
     return Decision.BELOW_THRESHOLD, f"{label} is below fail_on: {gate.fail_on.label}"
 
 
-def _judge(staged: _Staged, gate: GateSettings, counted: Counter[Severity]) -> Judgement:
+@dataclass(frozen=True)
+class _Enforcement:
+    """`gate.enforce_from` as of today: `days` until it while it is ahead, else None."""
+
+    starts: date | None
+    days: int | None
+
+    @classmethod
+    def of(cls, gate: GateSettings, today: date) -> _Enforcement:
+        """The enforcement of `gate` on `today` (enforced on `enforce_from` itself)."""
+        starts = gate.enforce_from
+        if starts is None or today >= starts:
+            return cls(starts, None)
+        return cls(starts, (starts - today).days)
+
+    @property
+    def text(self) -> str:
+        """`enforced from 2027-01-15 (in 44 days)`; empty once it is enforced."""
+        if self.starts is None or self.days is None:
+            return ""
+        return enforced_from(self.starts, self.days)
+
+
+def _judge(
+    staged: _Staged, gate: GateSettings, counted: Counter[Severity], enforcement: _Enforcement
+) -> Judgement:
     decision, reason = staged.decision, staged.reason
     pairing = staged.pairing
     if decision is None:
@@ -208,6 +235,11 @@ def _judge(staged: _Staged, gate: GateSettings, counted: Counter[Severity]) -> J
         reason = why + reason
         if pairing is not None:
             reason += pairing.note(staged.finding)
+        # Deferral changes the decision only, after every rule ran as on the day of
+        # enforcement: what is deferred today is exactly what fails from that day.
+        if decision is Decision.FAILING and enforcement.days is not None:
+            decision = Decision.DEFERRED
+            reason += f"; would fail: the gate is {enforcement.text}"
     state = pairing.state if pairing is not None else None
     entry = pairing.entry if pairing is not None else None
     return Judgement(staged.finding, decision, reason, staged.ignore_index, state, entry)
@@ -224,6 +256,10 @@ def evaluate(
     left. Only `unchanged` findings are baselined under `new_only`. Entries no finding took are
     reported as fixed only when the scan completed (a failed or partial scan proves nothing
     about what it did not reach).
+
+    Before `gate.enforce_from` every finding that would be failing is `deferred` instead and
+    the verdict passes, unless the scan is incomplete: a broken scan is not a finding, so it
+    still gives exit 4. From that day the same findings are failing.
     """
     findings = _in_order(result.findings)
     pairings: list[_Pairing | None] = [None] * len(findings)
@@ -233,10 +269,11 @@ def evaluate(
         pairings = list(paired)
     staged = [_stage(f, policy, p, today) for f, p in zip(findings, pairings, strict=True)]
     counted = Counter(s.finding.severity for s in staged if s.decision is None)
-    judgements = [_judge(s, policy.gate, counted) for s in staged]
+    enforcement = _Enforcement.of(policy.gate, today)
+    judgements = [_judge(s, policy.gate, counted, enforcement) for s in staged]
     fixed = left if result.complete else ()
     used = frozenset().union(*(s.used for s in staged))
-    verdict, reasons = _verdict(result, policy.gate, judgements)
+    verdict, reasons = _verdict(result, policy.gate, judgements, enforcement)
     return Evaluation(
         result=result,
         judgements=tuple(judgements),
@@ -247,8 +284,22 @@ def evaluate(
         unused_ignores=tuple(
             e for e in policy.ignore if not e.expired(today) and e.index not in used
         ),
+        expiring_ignores=_expiring(policy, today),
         fixed=fixed,
         has_baseline=baseline is not None,
+        today=today,
+        enforce_from=enforcement.starts,
+        deferred_days=enforcement.days,
+    )
+
+
+def _expiring(policy: Policy, today: date) -> tuple[IgnoreRule, ...]:
+    """Live entries that expire within `gate.warn_before` days (today included)."""
+    horizon = policy.gate.warn_before
+    return tuple(
+        entry
+        for entry in policy.ignore
+        if entry.expires is not None and 0 <= (entry.expires - today).days <= horizon
     )
 
 
@@ -267,19 +318,19 @@ def _incomplete_reason(result: ScanResult, gate: GateSettings) -> str:
 
 
 def _verdict(
-    result: ScanResult, gate: GateSettings, judgements: list[Judgement]
+    result: ScanResult,
+    gate: GateSettings,
+    judgements: list[Judgement],
+    enforcement: _Enforcement,
 ) -> tuple[Verdict, tuple[str, ...]]:
-    failing: Counter[Severity] = Counter(
-        j.finding.severity for j in judgements if j.decision is Decision.FAILING
-    )
-    reasons = []
-    for severity in sorted(failing, reverse=True):
-        count, label = failing[severity], severity.label
-        if severity in gate.max:
-            reasons.append(f"{count} {label} findings exceed max.{label} = {gate.max[severity]}")
-        else:
-            threshold = gate.fail_on.label if gate.fail_on is not None else "none"
-            reasons.append(f"{count} {label} finding(s) at or above fail_on: {threshold}")
+    failing = _by_severity(judgements, Decision.FAILING)
+    deferred = _by_severity(judgements, Decision.DEFERRED)
+    reasons = _breaking(failing, gate, "")
+    if deferred:
+        total = sum(deferred.values())
+        noun = "1 finding" if total == 1 else f"{total} findings"
+        reasons.append(f"{noun} would fail the gate; it is {enforcement.text}")
+        reasons += _breaking(deferred, gate, "would fail: ")
     escalated = sum(
         j.decision.counted and j.baseline_state is BaselineState.ESCALATED for j in judgements
     )
@@ -294,9 +345,31 @@ def _verdict(
         return Verdict.FAILED, tuple(reasons)
     if incomplete_fails(result, gate):
         return Verdict.INCOMPLETE, tuple(reasons)
-    threshold = gate.fail_on.label if gate.fail_on is not None else "none"
-    reasons.insert(0, f"no counted finding breaks the gate (fail_on: {threshold})")
+    if not deferred:
+        threshold = gate.fail_on.label if gate.fail_on is not None else "none"
+        reasons.insert(0, f"no counted finding breaks the gate (fail_on: {threshold})")
+        # Nothing would fail, but the switch is near: say so while there is time to prepare.
+        if enforcement.days is not None and enforcement.days <= gate.warn_before:
+            reasons.insert(1, f"the gate is {enforcement.text}; nothing counted would fail it")
     return Verdict.PASSED, tuple(reasons)
+
+
+def _by_severity(judgements: list[Judgement], decision: Decision) -> Counter[Severity]:
+    return Counter(j.finding.severity for j in judgements if j.decision is decision)
+
+
+def _breaking(counts: Counter[Severity], gate: GateSettings, prefix: str) -> list[str]:
+    """One reason per severity of `counts` (failing or deferred findings), most severe first."""
+    reasons = []
+    for severity in sorted(counts, reverse=True):
+        count, label = counts[severity], severity.label
+        if severity in gate.max:
+            why = f"{count} {label} findings exceed max.{label} = {gate.max[severity]}"
+        else:
+            threshold = gate.fail_on.label if gate.fail_on is not None else "none"
+            why = f"{count} {label} finding(s) at or above fail_on: {threshold}"
+        reasons.append(prefix + why)
+    return reasons
 
 
 def _counts(

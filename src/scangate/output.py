@@ -103,7 +103,8 @@ def summary_line(report: Report) -> str:
     """One line: the verdict and what was counted, ignored, marked false positive and baselined.
 
     With a baseline it also says how many findings are new and how many escalated (in the
-    baseline, but more severe than their entry there).
+    baseline, but more severe than their entry there); before `gate.enforce_from`, how many
+    are deferred (would fail) until that day.
     """
     judgements = [j for e in report.evaluations for j in e.judgements]
     counted = [j for j in judgements if j.decision.counted]
@@ -118,6 +119,7 @@ def summary_line(report: Report) -> str:
     parts = [
         counted_text,
         f"{decisions[Decision.FAILING]} failing",
+        *_deferred(report, decisions[Decision.DEFERRED]),
         f"{decisions[Decision.IGNORED]} ignored",
         f"{false_positives} false positive{'' if false_positives == 1 else 's'}",
         f"{decisions[Decision.BASELINED]} baselined",
@@ -129,3 +131,9 @@ def summary_line(report: Report) -> str:
             f"{states[BaselineState.ESCALATED]} escalated",
         ]
     return f"{report.verdict.value.upper()}: {', '.join(parts)}"
+
+
+def _deferred(report: Report, count: int) -> list[str]:
+    """`2 deferred until 2027-01-15` while the gate is not enforced yet, else nothing."""
+    starts = next((e.enforce_from for e in report.evaluations if e.deferred_days is not None), None)
+    return [f"{count} deferred until {starts}"] if starts is not None else []

@@ -15,6 +15,7 @@ from scangate.attestation import (
 )
 from scangate.baseline import Baseline, load_baseline
 from scangate.ci import publish
+from scangate.ci.comment import publish_comment
 from scangate.errors import ExitStatus, OutputError
 from scangate.explain import decision_lines
 from scangate.formats import Report
@@ -23,6 +24,7 @@ from scangate.gate import combine, evaluate
 from scangate.model import Evaluation, Policy, ScanResult
 from scangate.output import summary_line, write_reports, write_text
 from scangate.session import Context
+from scangate.text import one_line
 
 
 def evaluate_all(
@@ -68,9 +70,11 @@ def gate_and_report(
     context.console.line(f"verdict statement (in-toto) written to {attested}")
     for evaluation in evaluations:
         for entry in evaluation.expired_ignores:
-            context.console.line(f"warning: ignore[{entry.index}] expired on {entry.expires}")
+            context.console.line(f"warning: {entry.label} expired on {entry.expires}")
         for entry in evaluation.unused_ignores:
-            context.console.line(f"warning: ignore[{entry.index}] matched no finding")
+            context.console.line(f"warning: {entry.label} matched no finding")
+    for line in expiring_lines(evaluations):
+        context.console.line(line)
     # The decision explained where every CI shows it, the log: the findings that fail, those
     # that warn, then why the verdict is what it is (issue 17).
     for line in decision_lines(made, written):
@@ -80,6 +84,10 @@ def gate_and_report(
     context.console.line(summary_line(made))
     if written:
         context.console.line(f"reports written to {policy.reports.dir}")
+    if policy.reports.comment:
+        # Last: the reports and the verdict are out whatever the forge answers, and a comment
+        # never changes the exit status (issue 20).
+        publish_comment(made, policy, context.env, context.console)
     return made
 
 
@@ -89,14 +97,32 @@ def write_statement(
     """Write `scangate.intoto.json`, the in-toto Statement of the verdict, into the reports
     directory (every report, whatever `reports.formats` says); return its path."""
     subjects = resolve_subjects(context.subject, context.env, results)
-    try:
-        digest = policy_digest(policy.source)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot read the policy {policy.source} to digest it: {exc.strerror}"
-        ) from None
-    document = statement(made, subjects, policy.source, digest, datetime.now(UTC))
+    digest = _digest(policy.source)
+    # The verdict depends on every base as much as on the policy file itself (`extends:`).
+    bases = [(base, _digest(base)) for base in policy.bases]
+    document = statement(made, subjects, policy.source, digest, datetime.now(UTC), bases)
     return write_text(policy.reports.dir / STATEMENT_FILENAME, statement_text(document))
+
+
+def _digest(path: Path | None) -> dict[str, str]:
+    try:
+        return policy_digest(path)
+    except OSError as exc:
+        raise OutputError(f"cannot read the policy {path} to digest it: {exc.strerror}") from None
+
+
+def expiring_lines(evaluations: tuple[Evaluation, ...]) -> list[str]:
+    """A warning per `ignore` entry that expires within `gate.warn_before` days, once each:
+    merged scans share the policy, so they share its expiring entries."""
+    shown: dict[int, str] = {}
+    for evaluation in evaluations:
+        for entry in evaluation.expiring_ignores:
+            shown.setdefault(
+                entry.index,
+                f"warning: {entry.label} expires on {entry.expires} "
+                f"({evaluation.expires_in(entry)}): {one_line(entry.reason, 300)}",
+            )
+    return [shown[index] for index in sorted(shown)]
 
 
 def report_reasons(evaluations: tuple[Evaluation, ...]) -> list[str]:

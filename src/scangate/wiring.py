@@ -20,10 +20,12 @@ from scangate.session import Context
 
 
 def command_policy(args: argparse.Namespace, context: Context) -> Policy:
-    """The policy a command runs under: found, loaded, and `--out-dir` applied."""
+    """The policy a command runs under: found, loaded, and `--out-dir` / `--comment` applied."""
     policy = load_policy(find_policy(args.policy, context.env, Path()))
     out_dir = getattr(args, "out_dir", None)
-    return with_overrides(policy, out_dir=Path(out_dir) if out_dir else None)
+    # `--comment` turns the comment on; without it, the policy's `reports.comment` holds.
+    comment = True if getattr(args, "comment", None) else None
+    return with_overrides(policy, out_dir=Path(out_dir) if out_dir else None, comment=comment)
 
 
 def provider_type(policy: Policy) -> type[Provider]:

@@ -121,7 +121,7 @@ def test_the_readme_workflows_are_valid_workflows_using_the_action_as_declared(
     tmp_path: Path,
 ) -> None:
     paths = readme_workflows(tmp_path)
-    assert len(paths) == 2  # "GitHub Actions" and "Gating a deployment"
+    assert len(paths) == 3  # "GitHub Actions", "Pull-request comment", "Gating a deployment"
     for path in paths:
         done = check_jsonschema("vendor.github-workflows", path)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -322,13 +323,16 @@ def test_ignore_warnings_lead_and_unused_means_unused_in_every_merged_scan() -> 
     second = make_result([make_finding(3), make_finding(8)], scan_id="b")
     report = report_of(first, second, gate=GateSettings(warn_on=Severity.INFO), ignore=ignore)
     warnings = [a for a in github.plan_annotations(report).annotations if a.level == "warning"]
-    assert [a.title for a in warnings[:2]] == [
+    # ignore[1] has its last day today: it expires soon (gate.warn_before), once for both scans.
+    assert [a.title for a in warnings[:3]] == [
         "scangate: ignore[2] expired",
+        "scangate: ignore[1] expires soon",
         "scangate: ignore[1] unused",
     ]
     assert "expired on 2020-11-22 and no longer applies: lapsed" in warnings[0].message
-    assert all(" finding: " in a.title for a in warnings[2:])
-    assert all(" of https://app.example.com" in a.message for a in warnings[2:])
+    assert warnings[1].message == "ignore[1] expires on 2026-11-22 (today): matches nothing"
+    assert all(" finding: " in a.title for a in warnings[3:])
+    assert all(" of https://app.example.com" in a.message for a in warnings[3:])
 
 
 def test_the_sarif_anchor_attaches_every_finding_annotation_to_that_file() -> None:
@@ -554,3 +558,54 @@ def test_an_incomplete_scan_annotation_names_the_fix(status: ScanStatus, fix: st
     result = make_result([make_finding(1)], status=status, message="stopped")
     [error] = github.plan_annotations(report_of(result)).annotations
     assert error.message.splitlines()[-1].startswith(fix)
+
+
+def test_an_entry_expiring_within_warn_before_is_a_warning_annotation() -> None:
+    ignore = (
+        IgnoreRule(index=0, rule="rule-1", reason="SEC-12", expires=TODAY + timedelta(days=5)),
+        IgnoreRule(index=1, rule="rule-1", reason="far", expires=TODAY + timedelta(days=15)),
+    )
+    report = report_of(make_result([make_finding(1)]), ignore=ignore)
+    soon = [a for a in github.plan_annotations(report).annotations if "expires" in a.title]
+    assert [(a.level, a.title, a.message) for a in soon] == [
+        (
+            "warning",
+            "scangate: ignore[0] expires soon",
+            "ignore[0] expires on 2026-11-27 (in 5 days): SEC-12",
+        )
+    ]
+
+
+def test_deferred_findings_are_warnings_ahead_of_the_warn_tier_never_errors() -> None:
+    gate = GateSettings(
+        fail_on=Severity.HIGH, warn_on=Severity.LOW, enforce_from=TODAY + timedelta(days=44)
+    )
+    findings = [
+        make_finding(n, severity=s) for n, s in enumerate([Severity.LOW, Severity.CRITICAL])
+    ]
+    plan = github.plan_annotations(report_of(make_result(findings), gate=gate))
+    assert [a.level for a in plan.annotations] == ["warning", "warning"]
+    deferred, warned = plan.annotations
+    assert deferred.title.startswith("Critical finding: ")
+    assert "would fail: the gate is enforced from 2027-01-05 (in 44 days)" in deferred.message
+    assert warned.title.startswith("Low finding: ")
+    enforced = replace(gate, enforce_from=TODAY)
+    levels = [
+        a.level
+        for a in github.plan_annotations(
+            report_of(make_result(findings), gate=enforced)
+        ).annotations
+    ]
+    assert levels == ["error", "warning"]
+
+
+def test_deferred_findings_left_out_of_annotations_are_listed_as_would_fail() -> None:
+    gate = GateSettings(fail_on=Severity.INFO, enforce_from=TODAY + timedelta(days=3))
+    plan = github.plan_annotations(
+        report_of(make_result([make_finding(i) for i in range(15)]), gate=gate)
+    )
+    # Nine findings fit beside the "more warnings" note; the other six are listed in the log.
+    assert len(plan.left_out) == 6
+    lines = github.left_out_lines(plan.left_out)
+    assert len(lines) == 6 and all("] would fail: " in line for line in lines)
+    assert not any(a.level == "error" for a in plan.annotations)

@@ -25,6 +25,7 @@ from conftest import (
 )
 from jsonschema import Draft7Validator
 
+from formats.deferred import deferred_report
 from scangate.baseline import Baseline
 from scangate.formats import formatter
 from scangate.formats.gitlab_dast import (
@@ -634,3 +635,25 @@ def test_the_release_table_is_newest_first_and_covers_every_version() -> None:
     assert sorted(version for _, version in INGESTED_SINCE) == sorted(GITLAB_SCHEMA_VERSIONS)
     assert gitlab_release("17.10.3-ee") == (17, 10), "minor versions compare as numbers"
     assert choose_schema_version(None, {"CI_SERVER_VERSION": "17.10.3"}).version == "15.2.1"
+
+
+# --- dated enforcement (issue 20) ---------------------------------------------------------------
+
+
+def test_a_deferred_finding_is_a_vulnerability_like_any_counted_one(
+    validator: Draft7Validator,
+) -> None:
+    deferred = render(deferred_report())
+    enforced = render(deferred_report(enforce_from=None))
+    assert_valid(deferred, validator)
+    # The same vulnerabilities, with the same ids, whatever the date: GitLab tracks them as one.
+    assert [v["id"] for v in deferred["vulnerabilities"]] == [
+        v["id"] for v in enforced["vulnerabilities"]
+    ]
+    # The description is Markdown, escaped.
+    said = [v for v in deferred["vulnerabilities"] if "decision: deferred" in v["description"]]
+    assert len(said) == 2
+    for vulnerability in said:
+        assert vulnerability["severity"] == "High"
+        when = r"would fail\: the gate is enforced from 2027\-01\-05 \(in 44 days\)"
+        assert when in vulnerability["description"]

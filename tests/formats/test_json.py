@@ -19,6 +19,7 @@ from conftest import (
 )
 from jsonschema import Draft202012Validator
 
+from formats.deferred import deferred_findings, deferred_report
 from scangate.baseline import Baseline, BaselineEntry
 from scangate.formats.interface import Report
 from scangate.formats.json import JsonFormatter
@@ -441,3 +442,47 @@ def test_merged_report_has_one_scan_per_evaluation() -> None:
 
 def test_registry_names() -> None:
     assert (JsonFormatter.name, JsonFormatter.filename) == ("json", "scangate.json")
+
+
+# --- dated enforcement and expiring ignores (issue 20) ----------------------------------------
+
+
+def test_deferred_findings_expiring_ignores_and_the_enforcement_day_are_recorded() -> None:
+    document = render(deferred_report())
+    assert document["verdict"] == "passed"
+    assert document["gate"]["enforce_from"] == "2027-01-05"
+    (scan,) = document["scans"]
+    decisions = [f["gate"]["decision"] for f in scan["findings"]]
+    assert decisions.count("deferred") == 2 and "failing" not in decisions
+    assert scan["gate"]["deferred_days"] == 44
+    assert scan["gate"]["expiring_ignores"] == [
+        {
+            "index": 0,
+            "reason": "accepted until SEC-12 ships",
+            "expires": "2026-11-27",
+            "match": {"rule": "accepted-risk"},
+        }
+    ]
+
+
+def test_once_enforced_deferred_days_is_null_and_the_findings_fail() -> None:
+    (scan,) = render(deferred_report(enforce_from=None))["scans"]
+    assert "deferred_days" not in scan["gate"]  # no enforce_from at all: the old document
+    enforced = replace(deferred_report().gate, enforce_from=TODAY)
+    report = make_report(deferred_findings(), gate=enforced)
+    (scan,) = render(report)["scans"]
+    assert scan["gate"]["deferred_days"] is None
+    assert [f["gate"]["decision"] for f in scan["findings"]].count("failing") == 2
+
+
+def test_without_the_new_settings_the_document_has_no_new_keys() -> None:
+    # What scangate wrote before issue 20 stays byte-for-byte readable by older versions.
+    document = render(small_report())
+    assert "enforce_from" not in document["gate"]
+    assert {"expiring_ignores", "deferred_days"}.isdisjoint(document["scans"][0]["gate"])
+
+
+def test_a_deferred_report_validates_against_the_results_schema() -> None:
+    # Needs `deferred`, `gate.enforce_from`, `deferred_days` and `expiring_ignores` in
+    # schemas/results.json (issue 20), or `scangate gate --results` refuses the file.
+    Draft202012Validator(results_schema()).validate(render(deferred_report()))

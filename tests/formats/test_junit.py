@@ -8,7 +8,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -148,8 +148,9 @@ def test_names_stay_unique_when_they_collide_only_after_sanitizing(
     assert keys[0][1] == "GET /a [p]", "the first of its kind keeps the plain name"
 
 
-def _all_decisions_report() -> Report:
-    """A report in which every `Decision` occurs."""
+def _all_decisions_report(enforce_from: date | None = None) -> Report:
+    """A report in which every `Decision` occurs but one: `deferred` when the gate is enforced,
+    `failing` when `enforce_from` is ahead (the two never meet in one evaluation)."""
     findings = [
         make_finding(4, severity=Severity.CRITICAL, rule_id="crit"),  # failing
         make_finding(2, severity=Severity.MEDIUM, rule_id="med"),  # within budget
@@ -160,7 +161,11 @@ def _all_decisions_report() -> Report:
         make_finding(7, severity=Severity.HIGH, rule_id="known"),  # baselined
     ]
     gate = GateSettings(
-        fail_on=Severity.HIGH, max={Severity.MEDIUM: 1}, warn_on=Severity.LOW, new_only=True
+        fail_on=Severity.HIGH,
+        max={Severity.MEDIUM: 1},
+        warn_on=Severity.LOW,
+        new_only=True,
+        enforce_from=enforce_from,
     )
     ignore = (IgnoreRule(index=0, rule="ign", reason="accepted (SEC-9)"),)
     return make_report(
@@ -168,10 +173,14 @@ def _all_decisions_report() -> Report:
     )
 
 
-def test_decisions_map_to_failure_skipped_or_pass(xsds: dict[str, xmlschema.XMLSchema]) -> None:
-    report = _all_decisions_report()
+@pytest.mark.parametrize("enforce_from", [None, TODAY + timedelta(days=30)])
+def test_decisions_map_to_failure_skipped_or_pass(
+    xsds: dict[str, xmlschema.XMLSchema], enforce_from: date | None
+) -> None:
+    report = _all_decisions_report(enforce_from)
     (evaluation,) = report.evaluations
-    assert {j.decision for j in evaluation.judgements} == set(Decision)
+    absent = Decision.FAILING if enforce_from else Decision.DEFERRED
+    assert {j.decision for j in evaluation.judgements} == set(Decision) - {absent}
     xml = render(report)
     assert_valid(xml, xsds)
     suite = ET.fromstring(xml).find("testsuite")
@@ -195,6 +204,17 @@ def test_decisions_map_to_failure_skipped_or_pass(xsds: dict[str, xmlschema.XMLS
             assert result == "pass"
             line = f"{judgement.decision.value}: {case.get('classname')} {case.get('name')}: "
             assert line + judgement.reason in log
+        if judgement.decision is Decision.DEFERRED:
+            # A passed case (Jenkins would mark the build unstable on a failure) that says
+            # when it starts failing.
+            output = case.findtext("system-out") or ""
+            expected = "Decision: deferred (would fail the gate, which is enforced from "
+            assert expected + "2026-12-22 (in 30 days))" in output
+    if enforce_from is not None:
+        assert suite.get("failures") == "0"
+        properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+        assert properties["enforce_from"] == "2026-12-22"
+        assert properties["verdict"] == "passed"
 
 
 def test_every_finding_case_shows_its_details_where_gitlab_reads_them() -> None:

@@ -17,6 +17,7 @@ from conftest import (
     make_result,
 )
 
+from formats.deferred import deferred_findings, deferred_report
 from formats.width import details_text, table_cells, wide_cells
 from scangate.baseline import Baseline, BaselineEntry
 from scangate.formats.interface import Report
@@ -432,3 +433,61 @@ def test_shortened_values_are_in_full_in_the_details_block() -> None:
 
 def test_short_rows_need_no_details_block() -> None:
     assert "<details>" not in render(golden_report())
+
+
+# --- dated enforcement and expiring ignores (issue 20) ----------------------------------------
+
+DEFERRED_HEAD = r"""## scangate: PASSED — 2 counted findings would fail from 2027-01-05; the gate is not enforced yet (exit code 0)
+
+CyberOrigen scan scan\_abc123 of https\://app\.example\.com.
+
+### Why the gate decided
+
+- 2 findings would fail the gate; it is enforced from 2027\-01\-05 \(in 44 days\)
+- would fail\: 2 high finding\(s\) at or above fail\_on\: high
+
+### Would fail from 2027-01-05
+
+The gate is enforced from 2027-01-05 (in 44 days). Until then these findings are reported but do not fail the job; from that day they do. They are marked _would fail_ in the findings table.
+
+- **high** [SQL Injection in search](https://console.example.com/findings/1) — GET https\://app\.example\.com/api/items/1?q=1\&page=2
+- **high** [Reflected XSS](https://console.example.com/findings/2) — POST https\://app\.example\.com/api/items/2?q=1\&page=2
+
+### Findings by severity
+"""  # noqa: E501
+
+
+def test_deferred_findings_have_their_own_heading_and_decision_label() -> None:
+    text = render(deferred_report())
+    assert text.startswith(DEFERRED_HEAD)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "would fail" in line]
+    assert [row.split(" | ")[1:3] for row in rows] == [["high", "would fail"]] * 2
+    assert (
+        "### Warnings\n\n- Warning: `ignore[0]` expires on 2026-11-27 (in 5 days): "
+        r"accepted until SEC\-12 ships" in text
+    )
+
+
+def test_once_enforced_there_is_no_would_fail_heading() -> None:
+    text = render(deferred_report(enforce_from=None))
+    assert text.startswith("## scangate: FAILED — counted findings break the gate (exit code 1)")
+    assert "Would fail" not in text and "would fail" not in text
+
+
+def test_an_incomplete_scan_with_deferred_findings_keeps_its_headline() -> None:
+    gate = deferred_report().gate
+    result = make_result(deferred_findings(), status=ScanStatus.TIMED_OUT, completeness=50)
+    text = render(make_report(result=result, gate=gate))
+    assert text.startswith("## scangate: INCOMPLETE — the scan did not complete (exit code 4)")
+    assert "### Would fail from 2027-01-05" in text
+
+
+def test_hostile_text_in_the_would_fail_list_stays_inert() -> None:
+    gate = GateSettings(fail_on=Severity.INFO, enforce_from=date(2027, 1, 5))
+    text = render(make_report([hostile_finding(n) for n in range(3)], gate=gate))
+    block = text[text.index("### Would fail from") : text.index("### Findings by severity")]
+    assert block.count("\n- ") == 3
+    for line in block.splitlines():
+        assert not re.match(r"\s*(::|##\[)", line), line
+    assert not re.search(r"(?<!\\)[<>]", without_own_tags(block)) and "\\<script\\>" in block
+    assert "](javascript" not in block and "\u202e" not in block and "\x00" not in block

@@ -29,6 +29,7 @@ from jschema_to_python.to_json import to_json
 from jsonschema import Draft4Validator
 from multitool import validate
 
+from formats.deferred import deferred_report
 from scangate.baseline import Baseline
 from scangate.formats import formatter
 from scangate.formats.interface import Report
@@ -563,3 +564,38 @@ def test_hostile_rule_ids_stay_distinct_per_severity() -> None:
     rules = _render(make_report(findings))["runs"][0]["tool"]["driver"]["rules"]
     assert len({r["id"] for r in rules}) == 2
     assert all(re.fullmatch(r"[a-z0-9._-]+-[0-9a-f]{8}/[a-z]+", r["id"]) for r in rules)
+
+
+# -- dated enforcement (issue 20) ------------------------------------------------------------------
+
+
+def test_a_deferred_finding_is_a_warning_that_says_from_when_it_fails(
+    sarif_schema: Draft4Validator,
+) -> None:
+    document = json.loads(formatter("sarif").render(deferred_report()))
+    assert list(sarif_schema.iter_errors(document)) == []
+    (run,) = document["runs"]
+    deferred = [r for r in run["results"] if r["properties"]["decision"] == "deferred"]
+    assert len(deferred) == 2
+    for result in deferred:
+        # A high finding is an `error` when it fails; deferred, it must not fail a code-scanning
+        # check before the gate itself fails.
+        assert result["level"] == "warning"
+        assert result["properties"]["failsFrom"] == "2027-01-05"
+        assert (
+            "would fail: the gate is enforced from 2027-01-05 (in 44 days)"
+            in (result["message"]["text"])
+        )
+    others = [r for r in run["results"] if r["properties"]["decision"] != "deferred"]
+    assert all("failsFrom" not in r["properties"] for r in others)
+    assert run["properties"]["enforceFrom"] == "2027-01-05"
+    assert run["properties"]["deferredDays"] == 44
+    assert run["properties"]["verdict"] == "passed"
+
+
+def test_once_enforced_the_same_findings_are_errors_again() -> None:
+    document = json.loads(formatter("sarif").render(deferred_report(enforce_from=None)))
+    (run,) = document["runs"]
+    failing = [r for r in run["results"] if r["properties"]["decision"] == "failing"]
+    assert [r["level"] for r in failing] == ["error", "error"]
+    assert "enforceFrom" not in run["properties"]

@@ -41,6 +41,7 @@ _WARNED = (Decision.WARNING, Decision.WITHIN_BUDGET)
 """Counted findings that are annotated as warnings: the warn tier and those within a budget."""
 _LABEL = {
     Decision.FAILING: "failing",
+    Decision.DEFERRED: "would fail",
     Decision.WARNING: "warning",
     Decision.WITHIN_BUDGET: "within budget",
 }
@@ -262,23 +263,36 @@ def _unused(evaluations: Sequence[Evaluation]) -> dict[int, IgnoreRule]:
 
 
 def _ignore_warnings(report: Report) -> list[Annotation]:
-    """Expired and unused `ignore` entries (design §9), once each across merged scans."""
+    """Expired, soon expiring (within `gate.warn_before` days) and unused `ignore` entries
+    (design §9), once each across merged scans."""
     expired: dict[int, IgnoreRule] = {}
     for evaluation in report.evaluations:
         expired.update((entry.index, entry) for entry in evaluation.expired_ignores)
     annotations = [
         Annotation(
             "warning",
-            f"scangate: ignore[{i}] expired",
-            f"ignore[{i}] expired on {entry.expires} and no longer applies: "
+            f"scangate: {entry.label} expired",
+            f"{entry.label} expired on {entry.expires} and no longer applies: "
             + clean(entry.reason, 300),
         )
-        for i, entry in sorted(expired.items())
+        for _, entry in sorted(expired.items())
     ]
-    for i, entry in _unused(report.evaluations).items():
+    expiring: dict[int, tuple[IgnoreRule, str]] = {}
+    for evaluation in report.evaluations:
+        for entry in evaluation.expiring_ignores:
+            expiring.setdefault(entry.index, (entry, evaluation.expires_in(entry)))
+    annotations += [
+        Annotation(
+            "warning",
+            f"scangate: {entry.label} expires soon",
+            f"{entry.label} expires on {entry.expires} ({when}): " + clean(entry.reason, 300),
+        )
+        for _, (entry, when) in sorted(expiring.items())
+    ]
+    for entry in _unused(report.evaluations).values():
         until = f" (expires {entry.expires})" if entry.expires is not None else ""
-        message = f"ignore[{i}] matched no finding{until}: " + clean(entry.reason, 300)
-        annotations.append(Annotation("warning", f"scangate: ignore[{i}] unused", message))
+        message = f"{entry.label} matched no finding{until}: " + clean(entry.reason, 300)
+        annotations.append(Annotation("warning", f"scangate: {entry.label} unused", message))
     return annotations
 
 
@@ -294,10 +308,11 @@ def plan_annotations(report: Report, reports_note: str = "the reports") -> Annot
     """At most 10 errors and 10 warnings, most severe first (formats.md §4.5).
 
     Errors: scans that did not complete (they decide the verdict before any finding), then
-    failing findings. Warnings: incomplete scans that do not fail the gate, expired and unused
-    ignores (design §9 promises them as annotations, and there are few), then findings in the
-    warn tier or within a `max` budget. When a kind overflows, its tenth annotation says how
-    many more there are and where to find them.
+    failing findings. Warnings: incomplete scans that do not fail the gate, expired, expiring
+    and unused ignores (design §9 promises them as annotations, and there are few), then
+    findings deferred until `gate.enforce_from`, then those in the warn tier or within a `max`
+    budget. When a kind overflows, its tenth annotation says how many more there are and where
+    to find them.
     """
     merged = len(report.evaluations) > 1
     incomplete = _incomplete(report)
@@ -306,9 +321,9 @@ def plan_annotations(report: Report, reports_note: str = "the reports") -> Annot
     errors, left = _fill(
         "error", pre_errors, _ranked(report, [Decision.FAILING]), merged, report, reports_note
     )
-    warnings, left_warned = _fill(
-        "warning", pre_warnings, _ranked(report, _WARNED), merged, report, reports_note
-    )
+    # Deferred findings first: they are the ones that will fail the gate once it is enforced.
+    warned = _ranked(report, [Decision.DEFERRED]) + _ranked(report, _WARNED)
+    warnings, left_warned = _fill("warning", pre_warnings, warned, merged, report, reports_note)
     return AnnotationPlan(errors + warnings, left + left_warned)
 
 

@@ -3,6 +3,11 @@
 The document is versioned (`"scangate_results": 1`) and described by the JSON Schema shipped in
 `scangate/schemas/results.json`. It carries everything needed to rebuild each `ScanResult`
 exactly, so `scangate gate --results` can re-gate and merge saved results (`scangate.results`).
+
+The keys of dated enforcement and of expiring ignore entries (issue 20) are written only when
+they say something: `gate.enforce_from` and each scan's `deferred_days` when the policy sets
+`enforce_from`, `expiring_ignores` when an entry runs out soon. Without them the document is
+the one earlier versions wrote and read.
 """
 
 from __future__ import annotations
@@ -104,6 +109,9 @@ def _gate_settings(gate: GateSettings) -> dict[str, Any]:
         "warn_on": gate.warn_on.label if gate.warn_on is not None else None,
         "new_only": gate.new_only,
         "fail_on_incomplete": gate.fail_on_incomplete,
+        **(
+            {"enforce_from": gate.enforce_from.isoformat()} if gate.enforce_from is not None else {}
+        ),
     }
 
 
@@ -223,7 +231,7 @@ def _judgement(judgement: Judgement | None) -> dict[str, Any] | None:
 
 
 def _evaluation(evaluation: Evaluation) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "verdict": evaluation.verdict.value,
         "reasons": list(evaluation.reasons),
         "has_baseline": evaluation.has_baseline,
@@ -232,6 +240,12 @@ def _evaluation(evaluation: Evaluation) -> dict[str, Any]:
         "unused_ignores": [_ignore(e) for e in evaluation.unused_ignores],
         "fixed": [_baseline_entry(e) for e in evaluation.fixed],
     }
+    if evaluation.expiring_ignores:
+        document["expiring_ignores"] = [_ignore(e) for e in evaluation.expiring_ignores]
+    if evaluation.enforce_from is not None:
+        # null once the gate is enforced: the findings above fail, none is deferred.
+        document["deferred_days"] = evaluation.deferred_days
+    return document
 
 
 def _counts(counts: Mapping[Severity, SeverityCounts]) -> dict[str, dict[str, int]]:

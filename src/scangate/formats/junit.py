@@ -16,6 +16,9 @@ Mapping (formats.md §2.5):
 - counted findings that pass (warning, within budget, below threshold) are passing cases; their
   reasons are also in the suite's `system-out`, one line each (Jenkins shows it on the suite
   page, GitLab does not read it);
+- findings deferred until `gate.enforce_from` are passing cases too, never `failure`s (Jenkins
+  marks a build with failures unstable whatever the exit code): their `system-out` says they
+  would fail from that day;
 - every skipped and passing case carries the finding's details (URL, method, parameter,
   description, evidence...) in its own `system-out`, which GitLab shows with the case. A
   failure's details are its element text already, which every consumer shows, so a failing
@@ -255,7 +258,7 @@ def _suite(index: int, evaluation: Evaluation, report: Report, state: _State) ->
     _add_properties(properties, _properties(evaluation, report))
     batch = [_child(properties), _child(_health_case(evaluation, report, state, log))]
     for judgement in evaluation.judgements:
-        batch.append(_child(_finding_case(judgement, result, state, log)))
+        batch.append(_child(_finding_case(judgement, evaluation, state, log)))
         if len(batch) >= _BATCH:
             yield _serialize(batch)
             batch = []
@@ -327,6 +330,7 @@ def _properties(evaluation: Evaluation, report: Report) -> list[tuple[str, str]]
         ("completeness", f"{result.completeness}%"),
         ("verdict", evaluation.verdict.value),
         ("console_url", result.console_url),
+        ("enforce_from", str(evaluation.enforce_from or "")),
     ]
     summary = result.count_summary
     if summary is not None:
@@ -444,8 +448,9 @@ def _summary(judgement: Judgement) -> str:
 
 
 def _finding_case(
-    judgement: Judgement, result: ScanResult, state: _State, log: _SuiteLog
+    judgement: Judgement, evaluation: Evaluation, state: _State, log: _SuiteLog
 ) -> ET.Element:
+    result = evaluation.result
     finding = judgement.finding
     classname = _classname(finding)
     name = state.claim(classname, _case_name(finding, result), finding.fingerprint)
@@ -460,23 +465,26 @@ def _finding_case(
         skipped.text = _skipped_text(judgement, result, summary)
         log.skipped += 1
         ET.SubElement(case, "system-out").text = _case_output(
-            judgement, result, summary, state, log
+            judgement, evaluation, summary, state, log
         )
     else:
         reason = _clean_line(judgement.reason)
         log.lines.append(f"{judgement.decision.value}: {classname} {name}: {reason}")
         ET.SubElement(case, "system-out").text = _case_output(
-            judgement, result, summary, state, log
+            judgement, evaluation, summary, state, log
         )
     return case
 
 
 def _case_output(
-    judgement: Judgement, result: ScanResult, summary: str, state: _State, log: _SuiteLog
+    judgement: Judgement, evaluation: Evaluation, summary: str, state: _State, log: _SuiteLog
 ) -> str:
     """A passing or skipped case's `system-out`: the summary, the gate's decision, then the
     details a failure's text holds; within the document's budget for them."""
+    result = evaluation.result
     decision = f"Decision: {judgement.decision.value}"
+    if judgement.decision is Decision.DEFERRED:
+        decision += f" (would fail the gate, which is {evaluation.enforcement_text})"
     lines = [summary, decision, *_facts(judgement, result), *_sections(judgement.finding)]
     text = _clean("\n".join(lines), _TEXT_LIMIT)
     if state.spend_output(text):

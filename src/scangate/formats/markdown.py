@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from scangate.formats.interface import Formatter, Report
@@ -14,13 +14,13 @@ from scangate.model import (
     CountSummary,
     Decision,
     Evaluation,
-    IgnoreRule,
     Judgement,
     ScanResult,
     Severity,
     SeverityCounts,
     Verdict,
 )
+from scangate.model.verdict import in_days
 from scangate.text import json_safe, markdown_escape, no_workflow_commands, one_line, xml_safe
 
 MAX_BYTES = 1024 * 1024
@@ -54,6 +54,7 @@ _MEANING = {
 }
 _DECISION_LABEL = {
     Decision.FAILING: "failing",
+    Decision.DEFERRED: "would fail",
     Decision.WITHIN_BUDGET: "within budget",
     Decision.WARNING: "warning",
     Decision.BELOW_THRESHOLD: "below threshold",
@@ -64,6 +65,8 @@ _DECISION_LABEL = {
 _DECISION_RANK = {decision: rank for rank, decision in enumerate(_DECISION_LABEL)}
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 """Unicode bidirectional formatting characters (UAX #9)."""
+_DEFERRED_SHOWN = 10
+"""Findings listed under "Would fail from ..."; all of them are in the table, marked so."""
 _URL_SAFE = "%/:;=?@&+,!~"
 """Characters kept as they are in the path, query and fragment of a link target."""
 
@@ -99,13 +102,16 @@ def _layout(report: Report) -> tuple[list[str], list[str]]:
     evaluations = report.evaluations
     before = [_headline(report), *_preamble(report)]
     after: list[str] = []
+    deferred = _deferred(report)
     if len(evaluations) > 1:
         before.append(_merged_why(evaluations))
+        before += deferred
         before.append(_counts(evaluations, "### Findings by severity (all scans)"))
         for number, evaluation in enumerate(evaluations, start=1):
             after += _scan_section(evaluation, number, len(evaluations))
     elif evaluations:
-        before += [_why(evaluations[0]), _counts(evaluations, "### Findings by severity")]
+        before += [_why(evaluations[0]), *deferred]
+        before.append(_counts(evaluations, "### Findings by severity"))
         after += _scan_blocks(evaluations[0], "###")
     return before, after
 
@@ -165,7 +171,63 @@ def _headline(report: Report) -> str:
     word = report.verdict.value.upper()
     # An interrupted run exits 130/143 whatever the verdict (design.md §3), so no code is named.
     meaning = "scangate was interrupted" if report.interrupted else _MEANING[report.verdict]
+    deferred, enforcement = _deferred_judgements(report), _enforcement(report)
+    if deferred and enforcement and not report.interrupted and report.verdict is Verdict.PASSED:
+        starts = enforcement[0]
+        noun = "1 counted finding" if len(deferred) == 1 else f"{len(deferred)} counted findings"
+        meaning = f"{noun} would fail from {starts}; the gate is not enforced yet (exit code 0)"
     return f"## scangate: {word} — {meaning}"
+
+
+def _deferred_judgements(report: Report) -> list[Judgement]:
+    return [j for e in report.evaluations for j in e.judgements if j.decision is Decision.DEFERRED]
+
+
+def _enforcement(report: Report) -> tuple[date, int] | None:
+    """`gate.enforce_from` and the days left until it while it is ahead, else None."""
+    for evaluation in report.evaluations:
+        starts, days = evaluation.enforce_from, evaluation.deferred_days
+        if starts is not None and days is not None:
+            return starts, days
+    return None
+
+
+def _deferred(report: Report) -> list[str]:
+    """The "Would fail from ..." block: the findings the gate fails once it is enforced, the
+    most severe first; none when nothing is deferred."""
+    # Only the deferred are sorted: `_ranked` over every judgement costs a sort of 100,000.
+    picked = [
+        (scan, position, judgement)
+        for scan, evaluation in enumerate(report.evaluations, start=1)
+        for position, judgement in enumerate(evaluation.judgements)
+        if judgement.decision is Decision.DEFERRED
+    ]
+    picked.sort(key=lambda t: (-t[2].finding.severity, t[0], t[1]))
+    ranked = [(scan, judgement) for scan, _, judgement in picked]
+    enforcement = _enforcement(report)
+    if not ranked or enforcement is None:
+        return []
+    starts, days = enforcement
+    lines = [
+        f"### Would fail from {starts}",
+        "",
+        f"The gate is enforced from {starts} ({in_days(days)}). Until then these findings are "
+        "reported but do not fail the job; from that day they do. They are marked "
+        "_would fail_ in the findings table.",
+        "",
+    ]
+    merged = len(report.evaluations) > 1
+    for scan, judgement in ranked[:_DEFERRED_SHOWN]:
+        finding = judgement.finding
+        request = _esc(" ".join(p for p in (finding.method, finding.url) if p), _REQUEST_CELL)
+        where = f"scan {scan}: " if merged else ""
+        title = _link(_esc(finding.title, _TITLE_CELL), finding.console_url, finding.url)
+        lines.append(
+            f"- {where}**{finding.severity.label}** {title}" + (f" — {request}" if request else "")
+        )
+    if len(ranked) > _DEFERRED_SHOWN:
+        lines.append(f"- … and {len(ranked) - _DEFERRED_SHOWN} more, in the findings table")
+    return ["\n".join(lines)]
 
 
 def _preamble(report: Report) -> list[str]:
@@ -223,7 +285,7 @@ def _scan_section(evaluation: Evaluation, number: int, total: int) -> list[str]:
 def _scan_blocks(evaluation: Evaluation, level: str) -> list[str]:
     """The blocks after the findings table: warnings (if any) and scan health."""
     blocks = []
-    warnings = _warnings(evaluation.expired_ignores, evaluation.unused_ignores)
+    warnings = _warnings(evaluation)
     if warnings:
         blocks.append("\n".join([f"{level} Warnings", "", *warnings]))
     blocks.append("\n".join([f"{level} Scan health", "", *_health(evaluation.result)]))
@@ -368,17 +430,19 @@ def _decision(judgement: Judgement, baseline_limit: int) -> str:
     return decision
 
 
-def _warnings(expired: Iterable[IgnoreRule], unused: Iterable[IgnoreRule]) -> list[str]:
+def _warnings(evaluation: Evaluation) -> list[str]:
     lines = [
-        f"- Warning: `ignore[{e.index}]` expired on {e.expires} and no longer applies: "
-        + _esc(e.reason)
-        for e in expired
+        f"- Warning: `{e.label}` expired on {e.expires} and no longer applies: " + _esc(e.reason)
+        for e in evaluation.expired_ignores
     ]
-    for entry in unused:
+    lines += [
+        f"- Warning: `{e.label}` expires on {e.expires} ({evaluation.expires_in(e)}): "
+        + _esc(e.reason)
+        for e in evaluation.expiring_ignores
+    ]
+    for entry in evaluation.unused_ignores:
         until = f" (expires {entry.expires})" if entry.expires is not None else ""
-        lines.append(
-            f"- Warning: `ignore[{entry.index}]` matched no finding{until}: " + _esc(entry.reason)
-        )
+        lines.append(f"- Warning: `{entry.label}` matched no finding{until}: " + _esc(entry.reason))
     return lines
 
 

@@ -33,7 +33,7 @@ from sarif_om import (
 )
 
 from scangate.formats.interface import Formatter, Report
-from scangate.formats.sarif_json import bag, dumps, dumps_streamed, gc_paused
+from scangate.formats.sarif_json import Explicit, bag, dumps, dumps_streamed, gc_paused
 from scangate.formats.sarif_locations import (
     anchor_uri,
     cap,
@@ -405,6 +405,8 @@ def _run_properties(report: Report, evaluation: Evaluation, trimmed: dict[str, A
         counts=counts,
         baseline=evaluation.has_baseline,
         fixedSinceBaseline=len(evaluation.fixed) if evaluation.has_baseline else None,
+        enforceFrom=str(evaluation.enforce_from) if evaluation.enforce_from is not None else None,
+        deferredDays=evaluation.deferred_days,
         interrupted=json_safe(report.interrupted) or None,
         trimmed=trimmed,
     )
@@ -535,7 +537,7 @@ def _result(
     return Result(
         rule_id=rule[1],
         rule_index=rule[0],
-        level=_LEVEL[finding.severity],
+        level=_level(judgement),
         message=Message(text=_message(evaluation, judgement)),
         locations=[
             Location(
@@ -556,8 +558,16 @@ def _result(
         suppressions=_suppressions(judgement),
         baseline_state=_baseline_state(judgement) if evaluation.has_baseline else None,
         hosted_viewer_uri=http_uri(finding.console_url),
-        properties=_result_properties(judgement),
+        properties=_result_properties(judgement, evaluation),
     )
+
+
+def _level(judgement: Judgement) -> str:
+    """The severity's level; a deferred finding is a `warning` whatever its severity, as it
+    does not fail the gate yet and GitHub code scanning fails checks on `error` results."""
+    if judgement.decision is Decision.DEFERRED:
+        return Explicit("warning")
+    return _LEVEL[judgement.finding.severity]
 
 
 def _message(evaluation: Evaluation, judgement: Judgement) -> str:
@@ -594,14 +604,17 @@ _SARIF_BASELINE_STATE = {
 }
 
 
-def _result_properties(judgement: Judgement) -> Any:
+def _result_properties(judgement: Judgement, evaluation: Evaluation) -> Any:
     finding = judgement.finding
+    deferred = judgement.decision is Decision.DEFERRED
     state, entry = judgement.baseline_state, judgement.baseline_entry
     return bag(
         url=finding.url,
         method=finding.method,
         param=finding.parameter,
         decision=judgement.decision.value,
+        # The day a deferred finding starts failing the gate.
+        failsFrom=str(evaluation.enforce_from) if deferred else None,
         reason=json_safe(judgement.reason),
         severity=finding.severity.label,
         title=finding.title,

@@ -33,6 +33,17 @@ def _field_table(cls: type) -> tuple[frozenset[str], tuple[_Field, ...]]:
     return frozenset(f[0] for f in fields), tuple(fields)
 
 
+class Explicit(str):
+    """A value written even where it equals its field's default.
+
+    A result without `level` takes its rule's default level (SARIF §3.27.10), so a result of
+    an `error` rule that is only a `warning` (a finding deferred until `gate.enforce_from`)
+    must say `warning`, which sarif-om's default would otherwise leave out.
+    """
+
+    __slots__ = ()
+
+
 def _encode(obj: object) -> object:
     """`json` hook: a sarif-om object as a dict of its non-default fields, by schema name."""
     cls = type(obj)
@@ -48,7 +59,8 @@ def _encode(obj: object) -> object:
         value = values[name]
         # Most defaults are None: an identity test then decides, without calling attrs' __eq__.
         if value is None if default is None else (value is default or value == default):
-            continue
+            if not isinstance(value, Explicit):
+                continue
         out[key] = value
     if len(values) > len(names):  # extra properties set on a bag (or `suppression.status`)
         out.update({k: v for k, v in values.items() if k not in names})

@@ -146,6 +146,14 @@ class IgnoreRule:
     source_index: int | None = None
     """Its position in that file's own `ignore` list (`index` counts the merged list)."""
 
+    @property
+    def label(self) -> str:
+        """`ignore[2]`, or `ignore[2] (ci/.scangate.yml ignore[0])` for an entry of a policy
+        that extends a base: `index` counts the merged list, which no single file shows."""
+        if self.source is None or self.source_index is None:
+            return f"ignore[{self.index}]"
+        return f"ignore[{self.index}] ({self.source.as_posix()} ignore[{self.source_index}])"
+
     def matches(self, finding: Finding) -> bool:
         """True when every key this entry sets matches `finding` (expiry is not considered)."""
         checks = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 
 from scangate.errors import ExitStatus
@@ -20,6 +21,8 @@ class Decision(str, Enum):
 
     FAILING = "failing"
     """Counted, and breaks the gate."""
+    DEFERRED = "deferred"
+    """Counted, and would fail: the gate is enforced only from gate.enforce_from"""
     WITHIN_BUDGET = "within_budget"
     """Counted, within its severity's `max` budget."""
     WARNING = "warning"
@@ -40,8 +43,26 @@ class Decision(str, Enum):
 
 
 _COUNTED = frozenset(
-    {Decision.FAILING, Decision.WITHIN_BUDGET, Decision.WARNING, Decision.BELOW_THRESHOLD}
+    {
+        Decision.FAILING,
+        Decision.DEFERRED,
+        Decision.WITHIN_BUDGET,
+        Decision.WARNING,
+        Decision.BELOW_THRESHOLD,
+    }
 )
+
+
+def in_days(days: int) -> str:
+    """`today`, `in 1 day` or `in 44 days`: how far ahead a date is, for reasons and warnings."""
+    if days == 0:
+        return "today"
+    return "in 1 day" if days == 1 else f"in {days} days"
+
+
+def enforced_from(starts: date, days: int) -> str:
+    """`enforced from 2027-01-15 (in 44 days)`: the words every report uses for a deferral."""
+    return f"enforced from {starts} ({in_days(days)})"
 
 
 class BaselineState(str, Enum):
@@ -136,14 +157,37 @@ class Evaluation:
     expired_ignores: tuple[IgnoreRule, ...] = ()
     unused_ignores: tuple[IgnoreRule, ...] = ()
     """Live entries that matched no finding."""
+    expiring_ignores: tuple[IgnoreRule, ...] = ()
+    """Live entries whose `expires` is at most `gate.warn_before` days after today: they stop
+    applying soon, and the findings they hold back will count."""
     fixed: tuple[BaselineEntry, ...] = ()
     """Baseline entries absent from this result."""
     has_baseline: bool = False
+    today: date | None = None
+    """The UTC day the gate judged as (ignore expiry, enforcement), when known."""
+    enforce_from: date | None = None
+    """`gate.enforce_from` as the policy set it (None: always enforced)."""
+    deferred_days: int | None = None
+    """Days until `enforce_from` while it is still ahead (at least 1), else None: the gate is
+    enforced today. Only while it is set are findings `Decision.DEFERRED` instead of failing."""
 
     @property
     def exit_status(self) -> ExitStatus:
         """The exit code of this evaluation alone."""
         return self.verdict.exit_status
+
+    @property
+    def enforcement_text(self) -> str:
+        """`enforced from 2027-01-15 (in 44 days)` while enforcement is ahead, else empty."""
+        if self.enforce_from is None or self.deferred_days is None:
+            return ""
+        return enforced_from(self.enforce_from, self.deferred_days)
+
+    def expires_in(self, entry: IgnoreRule) -> str:
+        """`in 5 days` (or `today`) for an entry of `expiring_ignores`; empty without a date."""
+        if entry.expires is None or self.today is None:
+            return ""
+        return in_days((entry.expires - self.today).days)
 
 
 _NEVER_FINISHED = frozenset(

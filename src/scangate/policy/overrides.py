@@ -67,6 +67,7 @@ def with_overrides(
     baseline: Path | None = None,
     fail_on: str | None = None,
     new_only: bool | None = None,
+    comment: bool | None = None,
     given_by: Mapping[str, str] | None = None,
 ) -> Policy:
     """Apply flag / `SCANGATE_*` values over the policy (None: not given, keep the policy's).
@@ -83,6 +84,8 @@ def with_overrides(
         scan = _scan_overrides(policy.scan, target, timeout)
         gate = _gate_overrides(policy.gate, fail_on, new_only)
         reports = _report_overrides(policy.reports, out_dir, formats)
+        if comment is not None:
+            reports = replace(reports, comment=comment)
     except ValueError as error:
         raise UsageError(str(error)) from None
     provider = policy.provider if base_url is None else replace(policy.provider, base_url=base_url)
@@ -95,6 +98,7 @@ def with_overrides(
         "baseline": baseline,
         "fail_on": fail_on,
         "new_only": new_only,
+        "comment": comment,
     }
     options = {
         name: (given_by or {}).get(name, _FLAGS[name])
@@ -127,6 +131,7 @@ _FLAGS = {
     "baseline": "--baseline",
     "fail_on": "--fail-on",
     "new_only": "--new-only",
+    "comment": "--comment",
 }
 """Each override's flag, named when the caller does not say where a value came from."""
 
@@ -139,6 +144,7 @@ _KEYS: dict[str, KeyPath] = {
     "baseline": ("baseline",),
     "fail_on": ("gate", "fail_on"),
     "new_only": ("gate", "new_only"),
+    "comment": ("reports", "comment"),
 }
 """The policy key each override sets."""
 
